@@ -1,0 +1,127 @@
+//! The API's one error type: every failure a handler can return, mapped to a status
+//! code and the original node's JSON shape (`{"error": "..."}`, plus `details` or
+//! `message` where it had them). Anything a request can influence ends here, never
+//! in a panic.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a malformed request; the message names what is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: a route that needs a token got none.
+    #[error("No token provided")]
+    NoToken,
+    /// 403: the token did not verify (bad signature, expired, malformed).
+    #[error("Invalid token")]
+    InvalidToken,
+    /// 401 with the route's own wording (e.g. private media, anonymous caller).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403 with the route's own wording.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 with the route's own wording.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405, with the methods the resource does allow.
+    #[error("Method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// 412: an If-Match / If-Unmodified-Since precondition failed.
+    #[error("Precondition Failed")]
+    PreconditionFailed,
+    /// 413: the upload is over the configured limit.
+    #[error("File too large")]
+    PayloadTooLarge { limit: u64 },
+    /// 416: no requested range overlaps the representation.
+    #[error("Range Not Satisfiable")]
+    RangeNotSatisfiable { size: u64 },
+    /// 503: a bound is full and the wait for it timed out (or its queue is full).
+    #[error("Server busy: {what}")]
+    Overloaded { what: &'static str, retry_after: u64 },
+    /// 507: the data directory's filesystem is full.
+    #[error("Insufficient storage")]
+    InsufficientStorage,
+    /// 500: our fault; the detail is logged, the client gets a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NoToken | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidToken | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(28) {
+            // ENOSPC
+            ApiError::InsufficientStorage
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                json!({ "error": "Server error" })
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                json!({ "error": "File too large", "limit": limit })
+            }
+            ApiError::Overloaded { what, retry_after } => json!({
+                "error": "Server busy",
+                "details": format!("{what} is full; retry in {retry_after}s"),
+            }),
+            ApiError::InsufficientStorage => json!({
+                "error": "Insufficient storage",
+                "details": "the data directory's filesystem is full",
+            }),
+            other => json!({ "error": other.to_string() }),
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            ApiError::Overloaded { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

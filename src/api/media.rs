@@ -1,0 +1,261 @@
+//! `/api/media`: the content-addressed media API (upload, fetch, info) with the
+//! original's contract and its bugs fixed: uploads stream and never change an
+//! existing owner; `organization` media is not public; a file without a manifest
+//! takes the configured default level (private), never public; fetches go through
+//! the same conditional/range machinery as `/media`.
+
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, Path, Request, State};
+use axum::response::Response;
+use axum::Json;
+use http::{header, HeaderMap, HeaderValue, Method};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::auth::{MaybeUser, RequiredUser, User};
+use crate::http::file::FileSpec;
+use crate::media::store::{AsyncUpload, NewMedia};
+use crate::media::{AccessLevel, Manifest, MediaId, StoredMedia, UploadError};
+use crate::state::SharedState;
+
+/// Bound: bytes read from a non-file form field (`access_level` and any other).
+const MAX_TEXT_FIELD: usize = 1024;
+
+const PUBLIC_CC: &str = "public, max-age=31536000, immutable";
+/// Private media may be cached by the caller's own browser only, and caches must
+/// key it by the credentials that unlocked it.
+const PRIVATE_CC: &str = "private, max-age=31536000, immutable";
+
+pub async fn upload(
+    State(st): State<SharedState>,
+    method: Method,
+    RequiredUser(user): RequiredUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Json<Value>> {
+    if method != Method::POST {
+        return Err(ApiError::MethodNotAllowed { allow: "POST" });
+    }
+    let owner = user
+        .public_key()
+        .ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))?
+        .to_owned();
+    let limit = st.media.max_upload();
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+        if len > limit + super::MULTIPART_OVERHEAD {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+    }
+    let mut multipart =
+        multipart.map_err(|_| ApiError::BadRequest("Expected a multipart/form-data body".into()))?;
+
+    let mut access = AccessLevel::Private;
+    let mut file: Option<(AsyncUpload, String, String)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limit))? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(ApiError::BadRequest("Only one file may be uploaded per request".into()));
+                }
+                let original_name = field.file_name().unwrap_or("").to_owned();
+                let mime = field
+                    .content_type()
+                    .filter(|m| HeaderValue::from_str(m).is_ok())
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let mut up = AsyncUpload::new(st.media.begin_upload()?);
+                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+                    up.push(&chunk).await.map_err(upload_error)?;
+                }
+                file = Some((up, original_name, mime));
+            }
+            "access_level" => {
+                let v = small_text(&mut field, limit).await?;
+                access = AccessLevel::parse(&v).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "Invalid access_level {v:?}: expected public, private or organization"
+                    ))
+                })?;
+            }
+            other if field.file_name().is_some() => {
+                return Err(ApiError::BadRequest(format!(
+                    "Unexpected field {other:?}: the file must be sent in the field \"file\""
+                )));
+            }
+            _ => {
+                small_text(&mut field, limit).await?;
+            }
+        }
+    }
+    let Some((up, original_name, mime_type)) = file else {
+        return Err(ApiError::BadRequest("No file provided".into()));
+    };
+    let size = up.size();
+    let url_base = format!("{}/api/media/", origin(&headers));
+    let ingested = up
+        .finish(NewMedia { original_name, mime_type, owner, access, url_base: url_base.clone() })
+        .await
+        .map_err(upload_error)?;
+
+    let m = ingested.manifest.as_ref();
+    let level = m.map_or(st.media.default_access(), |m| m.access(st.media.default_access()));
+    let message = if ingested.created {
+        "File uploaded successfully"
+    } else {
+        "File already exists; its owner and access level are unchanged"
+    };
+    Ok(Json(json!({
+        "success": true,
+        "mediaId": ingested.media_id,
+        "magnetURI": "",
+        "infoHash": "",
+        "httpUrl": format!("{url_base}{}", ingested.media_id),
+        "size": m.map_or(size, |m| if m.file_size > 0 { m.file_size } else { size }),
+        "mime": m.map(|m| m.mime_type.clone()),
+        "originalName": m.map(|m| m.original_name.clone()),
+        "access_level": level.as_str(),
+        "owner": m.and_then(|m| m.user_public_key.clone()),
+        "message": message,
+        "torrentAvailable": false,
+    })))
+}
+
+pub async fn get(
+    State(st): State<SharedState>,
+    Path(media_id): Path<String>,
+    MaybeUser(user): MaybeUser,
+    req: Request,
+) -> Result<Response, ApiError> {
+    super::get_or_head(req.method())?;
+    let item = find(&st, &media_id).await?;
+    let default = st.media.default_access();
+    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
+    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
+    authorize(level, owner, user.as_ref()).map_err(|denied| match denied {
+        Denied::Anonymous => ApiError::Unauthorized("Authentication required for private media"),
+        Denied::NotOwner => ApiError::Forbidden("Access denied: not the owner".into()),
+    })?;
+    let content_type = item
+        .manifest
+        .as_ref()
+        .and_then(|m| HeaderValue::from_str(&m.mime_type).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+    let public = level == AccessLevel::Public;
+    let spec = FileSpec {
+        size: item.meta.len(),
+        modified: item.meta.modified().ok(),
+        etag: Some(media_id.to_ascii_lowercase()),
+        cache_control: HeaderValue::from_static(if public { PUBLIC_CC } else { PRIVATE_CC }),
+        vary: (!public).then(|| HeaderValue::from_static("Authorization")),
+        content_type,
+        file: item.file,
+        path: item.path,
+    };
+    st.files.respond(req.method(), req.headers(), spec).await
+}
+
+pub async fn info(
+    State(st): State<SharedState>,
+    method: Method,
+    Path(media_id): Path<String>,
+    MaybeUser(user): MaybeUser,
+) -> ApiResult<Json<Value>> {
+    super::get_or_head(&method)?;
+    let item = find(&st, &media_id).await?;
+    let default = st.media.default_access();
+    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
+    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
+    authorize(level, owner, user.as_ref()).map_err(|denied| match denied {
+        Denied::Anonymous => ApiError::Unauthorized("Authentication required"),
+        Denied::NotOwner => ApiError::Forbidden("Access denied".into()),
+    })?;
+    let manifest = item.manifest.unwrap_or_else(|| Manifest {
+        media_id: media_id.to_ascii_lowercase(),
+        original_name: String::new(),
+        mime_type: "application/octet-stream".into(),
+        file_size: item.meta.len(),
+        magnet_uri: String::new(),
+        info_hash: String::new(),
+        http_url: String::new(),
+        created_at: String::new(),
+        user_public_key: None,
+        access_level: Some(default.as_str().into()),
+        extra: Default::default(),
+    });
+    let mut v = serde_json::to_value(manifest).map_err(ApiError::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("seeding".into(), json!(false));
+        o.insert("seedingInfo".into(), Value::Null);
+    }
+    Ok(Json(v))
+}
+
+async fn find(st: &SharedState, media_id: &str) -> ApiResult<StoredMedia> {
+    let id = MediaId::parse(media_id)
+        .ok_or_else(|| ApiError::BadRequest("Invalid mediaId: expected 64 hexadecimal characters".into()))?;
+    let st = st.clone();
+    tokio::task::spawn_blocking(move || st.media.lookup(&id))
+        .await
+        .map_err(ApiError::internal)??
+        .ok_or(ApiError::NotFound("Media not found"))
+}
+
+enum Denied {
+    Anonymous,
+    NotOwner,
+}
+
+/// Public → anyone. Private and organization → the owner only (organizations do
+/// not exist yet); an item with no owner is visible to nobody.
+fn authorize(level: AccessLevel, owner: Option<&str>, user: Option<&User>) -> Result<(), Denied> {
+    if level == AccessLevel::Public {
+        return Ok(());
+    }
+    let user = user.ok_or(Denied::Anonymous)?;
+    match (owner, user.public_key()) {
+        (Some(o), Some(k)) if o == k => Ok(()),
+        _ => Err(Denied::NotOwner),
+    }
+}
+
+/// `<proto>://<host>` from X-Forwarded-* or Host, as the original built `httpUrl`.
+fn origin(headers: &HeaderMap) -> String {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic()))
+    };
+    let proto = get("x-forwarded-proto").filter(|p| p == "http" || p == "https").unwrap_or_else(|| "http".into());
+    let host = get("x-forwarded-host").or_else(|| get("host")).unwrap_or_else(|| "localhost".into());
+    format!("{proto}://{host}")
+}
+
+async fn small_text(field: &mut Field<'_>, limit: u64) -> ApiResult<String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+        if buf.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::BadRequest(format!("Form field over {MAX_TEXT_FIELD} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::BadRequest("Form field is not UTF-8".into()))
+}
+
+fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
+    if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::BadRequest(format!("Malformed multipart body: {}", e.body_text()))
+    }
+}
+
+fn upload_error(e: UploadError) -> ApiError {
+    match e {
+        UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+        UploadError::NoSpace => ApiError::InsufficientStorage,
+        UploadError::Io(e) => ApiError::from(e),
+    }
+}

@@ -1,0 +1,75 @@
+//! Thin HTTP handlers: parse, authorize, call library code, render. The router and
+//! the layers every response goes through (security headers, panic → JSON 500,
+//! a tracing span named by the route template).
+
+pub mod error;
+pub mod health;
+pub mod media;
+pub mod static_media;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use http::{header, HeaderName, HeaderValue};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::SharedState;
+use error::ApiError;
+
+/// Multipart framing allowed on top of `--upload-max-bytes` (part headers,
+/// boundaries, the `access_level` field).
+pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+pub fn router(state: SharedState) -> Router {
+    let upload_limit = (state.config.upload_max_bytes + MULTIPART_OVERHEAD) as usize;
+    Router::new()
+        .route("/api/health", get(health::health))
+        .route("/api/health/memory", get(health::memory))
+        .route("/media/{*path}", any(static_media::web))
+        .route("/api/generate/media", any(static_media::generate_by_query))
+        .route("/api/generate/media/{*path}", any(static_media::generate))
+        .route("/api/media", any(static_media::generate_by_query))
+        .route(
+            "/api/media/upload",
+            any(media::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/media/{media_id}", any(media::get))
+        .route("/api/media/{media_id}/info", any(media::info))
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("unmatched");
+            tracing::info_span!("request", method = %req.method(), route)
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound("Not found").into_response()
+}
+
+/// 405 unless the method is GET or HEAD.
+pub fn get_or_head(method: &http::Method) -> Result<(), ApiError> {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+    }
+}

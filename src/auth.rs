@@ -1,0 +1,158 @@
+//! JWT authentication, as the original: `Authorization: Bearer <HS256 JWT>` signed
+//! with `JWT_SECRET`; the caller's identity is the `publicKey` claim, else
+//! `publisherPubKey`.
+//!
+//! Two extractors: [`RequiredUser`] (no token → 401 `No token provided`, bad token
+//! → 403 `Invalid token`) and [`MaybeUser`] (a bad or missing token is anonymous).
+//! Unlike the original there is no fallback secret (`'your-secret-key'`): without
+//! `JWT_SECRET` a random per-process secret is used, so no token validates.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use http::header;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::api::error::ApiError;
+use crate::state::SharedState;
+
+/// The claims the original's tokens carry; others are kept in `extra`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher_pub_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub claims: Claims,
+}
+
+impl User {
+    /// The owner key used for access decisions (`publicKey`, else `publisherPubKey`).
+    pub fn public_key(&self) -> Option<&str> {
+        self.claims
+            .public_key
+            .as_deref()
+            .or(self.claims.publisher_pub_key.as_deref())
+            .filter(|k| !k.is_empty())
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+    /// Whether the secret was configured (false: random, nothing validates).
+    pub configured: bool,
+}
+
+impl Auth {
+    pub fn new(secret: Option<&str>) -> Self {
+        let (secret, configured) = match secret {
+            Some(s) if !s.is_empty() => (s.as_bytes().to_vec(), true),
+            _ => (random_secret(), false),
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        // The original's jsonwebtoken.verify requires no claims; `exp` is checked
+        // when present.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = true;
+        validation.leeway = 0;
+        Auth {
+            decoding: DecodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(&secret),
+            validation,
+            configured,
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Option<User> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|d| User { claims: d.claims })
+    }
+
+    /// Sign claims (the `oipd token` command and tests).
+    pub fn mint(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of serializable claims cannot fail")
+    }
+}
+
+fn random_secret() -> Vec<u8> {
+    use std::hash::{BuildHasher, RandomState};
+    (0..4u64)
+        .flat_map(|i| RandomState::new().hash_one(i).to_le_bytes())
+        .collect()
+}
+
+/// The bearer token of a request, if any.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// A route that requires a valid token.
+pub struct RequiredUser(pub User);
+
+/// A route where a token is optional; a bad one counts as none.
+pub struct MaybeUser(pub Option<User>);
+
+impl FromRequestParts<SharedState> for RequiredUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let auth = &state.auth;
+        let token = bearer(parts).ok_or(ApiError::NoToken)?;
+        auth.verify(token).map(RequiredUser).ok_or(ApiError::InvalidToken)
+    }
+}
+
+impl FromRequestParts<SharedState> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let auth = &state.auth;
+        Ok(MaybeUser(bearer(parts).and_then(|t| auth.verify(t))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_rules() {
+        let a = Auth::new(Some("s3cret"));
+        let other = Auth::new(Some("other"));
+        let claims = Claims { public_key: Some("pk".into()), ..Default::default() };
+        let t = a.mint(&claims);
+        assert_eq!(a.verify(&t).unwrap().public_key(), Some("pk"));
+        assert!(other.verify(&t).is_none());
+        assert!(a.verify("garbage").is_none());
+        let expired = a.mint(&Claims { exp: Some(1000), ..claims.clone() });
+        assert!(a.verify(&expired).is_none());
+        let pubkey_only = a.mint(&Claims { publisher_pub_key: Some("pp".into()), ..Default::default() });
+        assert_eq!(a.verify(&pubkey_only).unwrap().public_key(), Some("pp"));
+        // an unconfigured node validates nothing signed elsewhere
+        let unconfigured = Auth::new(None);
+        assert!(!unconfigured.configured);
+        assert!(unconfigured.verify(&t).is_none());
+    }
+}

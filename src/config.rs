@@ -1,0 +1,145 @@
+//! Every knob and every bound of `oipd serve`, declared once.
+//!
+//! Each field is a command-line flag and an environment variable with a default; the
+//! README's configuration table is this file rendered for humans. Bounds that are
+//! not worth a knob are named constants next to the code they bound, and listed in
+//! the README too.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Extensions that get the long-lived immutable `Cache-Control` on static mounts:
+/// the media types the original node served (its `setHeaders` rule covered gif,
+/// jpg, png and svg; send(1) gave every file the same value).
+pub const DEFAULT_IMMUTABLE_EXTENSIONS: &str =
+    "gif,jpg,jpeg,png,webp,avif,svg,ico,bmp,mp4,webm,mov,m4v,mp3,wav,ogg,oga,m4a,aac,flac,opus,woff,woff2";
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (the original node's port).
+    #[arg(long, env = "OIPD_LISTEN", default_value = "127.0.0.1:3005")]
+    pub listen: SocketAddr,
+
+    /// Data directory, laid out like the original's `data/` (created if missing):
+    /// `media/web/...` is served under `/media`, `media/<sha256>/` is the
+    /// content-addressed store.
+    #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Directory served under `/api/generate/media/` (the original's `<app>/media/`,
+    /// TTS and podcast audio). Default: `<data-dir>/generated`.
+    #[arg(long, env = "OIPD_GENERATE_MEDIA_DIR")]
+    pub generate_media_dir: Option<PathBuf>,
+
+    /// HS256 secret for JWTs, shared with the original node. Unset: a random
+    /// per-process secret, so no token validates (uploads are impossible).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Fill an empty data dir with demo GIFs and print URLs to try.
+    #[arg(long, env = "OIPD_DEMO")]
+    pub demo: bool,
+
+    /// Bound: file bodies streaming at once (each holds one fd and at most one
+    /// 64 KiB chunk in flight). Past it, requests wait in the stream queue.
+    #[arg(long, env = "OIPD_MAX_STREAMS", default_value_t = 256)]
+    pub max_streams: usize,
+
+    /// Bound: requests waiting for a stream slot. Past it: 503 at once.
+    #[arg(long, env = "OIPD_STREAM_QUEUE", default_value_t = 1024)]
+    pub stream_queue: usize,
+
+    /// How long a request waits for a stream slot before 503, in milliseconds.
+    #[arg(long, env = "OIPD_STREAM_WAIT_MS", default_value_t = 5000)]
+    pub stream_wait_ms: u64,
+
+    /// `Retry-After` seconds sent with every 503.
+    #[arg(long, env = "OIPD_RETRY_AFTER_SECS", default_value_t = 2)]
+    pub retry_after_secs: u64,
+
+    /// Bound: entries in the content-hash (ETag) cache, keyed by path+size+mtime.
+    /// Each entry is ~200 bytes plus the path.
+    #[arg(long, env = "OIPD_ETAG_CACHE_ENTRIES", default_value_t = 16384)]
+    pub etag_cache_entries: usize,
+
+    /// Bound: ranges in one `Range` header; more gives the whole file (200).
+    #[arg(long, env = "OIPD_MAX_RANGES", default_value_t = 32)]
+    pub max_ranges: usize,
+
+    /// Bound: largest upload accepted by `POST /api/media/upload`, in bytes.
+    #[arg(long, env = "OIPD_UPLOAD_MAX_BYTES", default_value_t = 500 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// Access level for content-addressed media that has no manifest (old data dirs).
+    #[arg(long, env = "OIPD_DEFAULT_MEDIA_ACCESS", default_value = "private")]
+    pub default_media_access: String,
+
+    /// Comma-separated extensions served with `--immutable-cache-control`.
+    #[arg(long, env = "OIPD_IMMUTABLE_EXTENSIONS", default_value = DEFAULT_IMMUTABLE_EXTENSIONS)]
+    pub immutable_extensions: String,
+
+    /// `Cache-Control` for media types on the static mounts.
+    #[arg(long, env = "OIPD_IMMUTABLE_CACHE_CONTROL", default_value = "public, max-age=31536000, immutable")]
+    pub immutable_cache_control: String,
+
+    /// `Cache-Control` for other files on the static mounts (revalidate with the ETag).
+    #[arg(long, env = "OIPD_OTHER_CACHE_CONTROL", default_value = "public, max-age=0")]
+    pub other_cache_control: String,
+
+    /// Bound: open client connections. Past it, new connections wait in the
+    /// kernel's accept backlog until one closes.
+    #[arg(long, env = "OIPD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers (slowloris guard).
+    #[arg(long, env = "OIPD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds in-flight responses get to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "OIPD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServeConfig {
+    /// A config with every default, rooted at `data_dir` (tests and embedding).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            cfg: ServeConfig,
+        }
+        let mut cfg = Wrapper::parse_from(["oipd"]).cfg;
+        cfg.data_dir = data_dir.into();
+        cfg
+    }
+
+    pub fn web_dir(&self) -> PathBuf {
+        self.data_dir.join("media").join("web")
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+
+    pub fn generate_dir(&self) -> PathBuf {
+        self.generate_media_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("generated"))
+    }
+
+    pub fn stream_wait(&self) -> Duration {
+        Duration::from_millis(self.stream_wait_ms)
+    }
+
+    pub fn immutable_extension_list(&self) -> Vec<String> {
+        self.immutable_extensions
+            .split(',')
+            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}

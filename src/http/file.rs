@@ -1,0 +1,200 @@
+//! One file-response machinery for every route that serves bytes from disk
+//! (`/media/*`, `/api/generate/media/*`, `/api/media/:id`): validators,
+//! conditionals, ranges (single and `multipart/byteranges`), HEAD, and the bounded
+//! streaming body. Handlers decide *which* file and *who* may see it; this module
+//! decides *how* it goes out.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::body::{FileBody, Segment};
+use super::conditional::{self, Precondition, Validators};
+use super::etag::{self, ContentHashCache};
+use super::range::{self, ByteRange, RangeOutcome};
+use super::stream_limit::StreamLimiter;
+use crate::api::error::ApiError;
+use crate::bounds::{BoundReport, BoundSource};
+
+/// What a handler hands over: an open file and how to describe it.
+pub struct FileSpec {
+    pub file: File,
+    /// Canonical path, the content-hash cache key (with size and mtime).
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+    pub content_type: HeaderValue,
+    pub cache_control: HeaderValue,
+    /// The ETag's opaque part when the caller already knows the content hash
+    /// (content-addressed media); otherwise it is computed and cached.
+    pub etag: Option<String>,
+    /// `Vary` for responses that depend on the caller (private media).
+    pub vary: Option<HeaderValue>,
+}
+
+pub struct FileServer {
+    hashes: ContentHashCache,
+    streams: StreamLimiter,
+    max_ranges: usize,
+    boundary_seq: AtomicU64,
+    boundary_seed: u64,
+}
+
+impl FileServer {
+    pub fn new(hashes: ContentHashCache, streams: StreamLimiter, max_ranges: usize) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        FileServer {
+            hashes,
+            streams,
+            max_ranges,
+            boundary_seq: AtomicU64::new(0),
+            boundary_seed: RandomState::new().hash_one(std::process::id()),
+        }
+    }
+
+    pub fn streams(&self) -> &StreamLimiter {
+        &self.streams
+    }
+
+    pub fn hashes(&self) -> &ContentHashCache {
+        &self.hashes
+    }
+
+    /// A multipart boundary that is unpredictable and unique per response.
+    fn boundary(&self) -> String {
+        use std::hash::{BuildHasher, RandomState};
+        let n = self.boundary_seq.fetch_add(1, Ordering::Relaxed);
+        let h = RandomState::new().hash_one((self.boundary_seed, n));
+        format!("oipd_{:016x}{:08x}", h, n as u32)
+    }
+
+    /// Build the response for a GET or HEAD of `spec`.
+    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: FileSpec) -> Result<Response, ApiError> {
+        let file = Arc::new(spec.file);
+        let etag_opaque = match spec.etag {
+            Some(e) => e,
+            None => {
+                let mtime = spec.modified.unwrap_or(SystemTime::UNIX_EPOCH);
+                self.hashes.get_or_compute(&spec.path, &file, spec.size, mtime).await?
+            }
+        };
+        let last_modified = spec.modified.map(conditional::to_http_precision);
+        let v = Validators { etag: &etag_opaque, last_modified };
+
+        let mut common = HeaderMap::new();
+        common.insert(header::ETAG, hv(&etag::strong(&etag_opaque))?);
+        if let Some(lm) = last_modified {
+            common.insert(header::LAST_MODIFIED, hv(&httpdate::fmt_http_date(lm))?);
+        }
+        common.insert(header::CACHE_CONTROL, spec.cache_control);
+        if let Some(vary) = spec.vary {
+            common.insert(header::VARY, vary);
+        }
+
+        match conditional::evaluate(headers, &v) {
+            Precondition::Failed => return Err(ApiError::PreconditionFailed),
+            Precondition::NotModified => {
+                let mut resp = Response::new(Body::empty());
+                *resp.status_mut() = StatusCode::NOT_MODIFIED;
+                *resp.headers_mut() = common;
+                return Ok(resp);
+            }
+            Precondition::Proceed => {}
+        }
+
+        let outcome = match headers.get(header::RANGE) {
+            Some(r) if conditional::if_range_allows_partial(headers, &v) => {
+                range::evaluate(r.as_bytes(), spec.size, self.max_ranges)
+            }
+            _ => RangeOutcome::Full,
+        };
+
+        let (status, segments, content_type) = match outcome {
+            RangeOutcome::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size: spec.size }),
+            RangeOutcome::Full => (
+                StatusCode::OK,
+                vec![Segment::File { offset: 0, len: spec.size }],
+                spec.content_type,
+            ),
+            RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
+                let r = ranges[0];
+                common.insert(header::CONTENT_RANGE, hv(&r.content_range(spec.size))?);
+                (
+                    StatusCode::PARTIAL_CONTENT,
+                    vec![Segment::File { offset: r.start, len: r.len() }],
+                    spec.content_type,
+                )
+            }
+            RangeOutcome::Partial(ranges) => {
+                let boundary = self.boundary();
+                let segments = multipart_plan(&ranges, spec.size, &spec.content_type, &boundary);
+                let ct = hv(&format!("multipart/byteranges; boundary={boundary}"))?;
+                (StatusCode::PARTIAL_CONTENT, segments, ct)
+            }
+        };
+        let length: u64 = segments.iter().map(Segment::len).sum();
+
+        let mut headers_out = common;
+        headers_out.insert(header::CONTENT_TYPE, content_type);
+        headers_out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers_out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+
+        let body = if *method == Method::HEAD || length == 0 {
+            Body::empty()
+        } else {
+            let permit = self.streams.acquire().await?;
+            Body::new(FileBody::new(file, segments, permit))
+        };
+        let mut resp = Response::new(body);
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers_out;
+        Ok(resp)
+    }
+}
+
+/// Segments of a `multipart/byteranges` body (RFC 9110 §14.6).
+fn multipart_plan(ranges: &[ByteRange], size: u64, content_type: &HeaderValue, boundary: &str) -> Vec<Segment> {
+    let ct = content_type.to_str().unwrap_or("application/octet-stream");
+    let mut out = Vec::with_capacity(ranges.len() * 2 + 1);
+    for r in ranges {
+        let head = format!(
+            "\r\n--{boundary}\r\nContent-Type: {ct}\r\nContent-Range: {}\r\n\r\n",
+            r.content_range(size)
+        );
+        out.push(Segment::Literal(Bytes::from(head)));
+        out.push(Segment::File { offset: r.start, len: r.len() });
+    }
+    out.push(Segment::Literal(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
+    out
+}
+
+fn hv(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(ApiError::internal)
+}
+
+impl BoundSource for FileServer {
+    fn report(&self, out: &mut Vec<BoundReport>) {
+        self.streams.report(out);
+        out.push(BoundReport {
+            name: "etag_cache",
+            unit: "entries",
+            capacity: self.hashes.capacity() as u64,
+            fill: self.hashes.len() as u64,
+            config: "--etag-cache-entries / OIPD_ETAG_CACHE_ENTRIES",
+        });
+        out.push(BoundReport {
+            name: "etag_hashing",
+            unit: "files",
+            capacity: etag::HASH_CONCURRENCY as u64,
+            fill: self.hashes.hashing_now() as u64,
+            config: "const http::etag::HASH_CONCURRENCY",
+        });
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP semantics for file responses (RFC 9110 §8.8, §13, §14), as plain code
+//! testable without a socket: one concern per file.
+
+pub mod body;
+pub mod conditional;
+pub mod etag;
+pub mod file;
+pub mod range;
+pub mod safe_path;
+pub mod stream_limit;

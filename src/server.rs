@@ -1,0 +1,125 @@
+//! Binding, the accept loop, connection bounds and graceful shutdown.
+//!
+//! The accept loop is ours (not `axum::serve`) so that it can bound what a client
+//! can hold: a [`ConnectionLimit`] permit is taken *before* `accept`, so past
+//! `--max-connections` new clients wait in the kernel's backlog rather than in our
+//! memory; HTTP/1 header reads time out after `--header-timeout-secs`; request
+//! heads are capped at [`MAX_HEAD_BYTES`].
+//!
+//! Shutdown: when the shutdown future resolves (SIGINT/SIGTERM in `main`), the
+//! listener closes, idle keep-alive connections are told to close, and in-flight
+//! responses get `--shutdown-grace-secs` to finish before the server returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::bounds::{BoundReport, BoundSource};
+use crate::state::SharedState;
+
+/// Bound: bytes of a request head (request line + headers) read before the
+/// request is refused (hyper answers 431).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Pause after an accept error (EMFILE and the like) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The bound on open client connections.
+pub struct ConnectionLimit {
+    slots: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl ConnectionLimit {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        ConnectionLimit { slots: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+
+    pub fn open(&self) -> usize {
+        self.capacity - self.slots.available_permits()
+    }
+}
+
+impl BoundSource for ConnectionLimit {
+    fn report(&self, out: &mut Vec<BoundReport>) {
+        out.push(BoundReport {
+            name: "connections",
+            unit: "connections",
+            capacity: self.capacity as u64,
+            fill: self.open() as u64,
+            config: "--max-connections / OIPD_MAX_CONNECTIONS",
+        });
+    }
+}
+
+/// Serve `state` on `listener` until `shutdown` resolves, then drain.
+pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
+    let app = crate::api::router(state.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)))
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let limit = state.connections.slots.clone();
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            app.clone().oneshot(req)
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = watched.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

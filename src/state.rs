@@ -1,0 +1,115 @@
+//! The application state shared by every handler: configuration, the auth keys,
+//! the file server with its bounds, the media store, the static roots.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderValue;
+
+use crate::auth::Auth;
+use crate::bounds::Bounds;
+use crate::config::ServeConfig;
+use crate::http::etag::ContentHashCache;
+use crate::http::file::FileServer;
+use crate::http::stream_limit::StreamLimiter;
+use crate::media::{AccessLevel, MediaStore};
+use crate::server::ConnectionLimit;
+
+pub type SharedState = Arc<AppState>;
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub auth: Arc<Auth>,
+    pub files: Arc<FileServer>,
+    pub media: MediaStore,
+    /// Canonical `<data-dir>/media/web`, served under `/media`.
+    pub web_root: PathBuf,
+    /// Canonical generate-media dir, served under `/api/generate/media`.
+    pub generate_root: PathBuf,
+    pub connections: Arc<ConnectionLimit>,
+    pub bounds: Bounds,
+    pub started: Instant,
+    immutable_exts: Vec<String>,
+    immutable_cc: HeaderValue,
+    other_cc: HeaderValue,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("bad configuration: {0}")]
+    Config(String),
+}
+
+impl AppState {
+    /// Create directories as needed and build the state from `config`.
+    pub fn new(config: ServeConfig) -> Result<SharedState, StartError> {
+        let io = |what: &str, p: &std::path::Path| {
+            let label = format!("{what} {}", p.display());
+            move |e| StartError::Io(label, e)
+        };
+        let web = config.web_dir();
+        std::fs::create_dir_all(&web).map_err(io("creating", &web))?;
+        let gen = config.generate_dir();
+        std::fs::create_dir_all(&gen).map_err(io("creating", &gen))?;
+        let web_root = std::fs::canonicalize(&web).map_err(io("resolving", &web))?;
+        let generate_root = std::fs::canonicalize(&gen).map_err(io("resolving", &gen))?;
+
+        let default_access = AccessLevel::parse(&config.default_media_access)
+            .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.default_media_access)))?;
+        let media_dir = config.media_dir();
+        let media = MediaStore::open(media_dir.clone(), config.upload_max_bytes, default_access)
+            .map_err(io("opening media store", &media_dir))?;
+
+        let hv = |name: &str, v: &str| {
+            HeaderValue::from_str(v).map_err(|_| StartError::Config(format!("{name} {v:?} is not a header value")))
+        };
+        let immutable_cc = hv("--immutable-cache-control", &config.immutable_cache_control)?;
+        let other_cc = hv("--other-cache-control", &config.other_cache_control)?;
+
+        let streams = StreamLimiter::new(
+            config.max_streams,
+            config.stream_queue,
+            config.stream_wait(),
+            config.retry_after_secs,
+        );
+        let files = Arc::new(FileServer::new(
+            ContentHashCache::new(config.etag_cache_entries),
+            streams,
+            config.max_ranges,
+        ));
+        let connections = Arc::new(ConnectionLimit::new(config.max_connections));
+        let mut bounds = Bounds::default();
+        bounds.register(files.clone());
+        bounds.register(connections.clone());
+
+        if config.jwt_secret.as_deref().is_none_or(str::is_empty) {
+            tracing::warn!("JWT_SECRET is not set: no token will validate, uploads are disabled");
+        }
+        Ok(Arc::new(AppState {
+            auth: Arc::new(Auth::new(config.jwt_secret.as_deref())),
+            immutable_exts: config.immutable_extension_list(),
+            config,
+            files,
+            media,
+            web_root,
+            generate_root,
+            connections,
+            bounds,
+            started: Instant::now(),
+            immutable_cc,
+            other_cc,
+        }))
+    }
+
+    /// `Cache-Control` for a file on a static mount, by extension.
+    pub fn static_cache_control(&self, path: &std::path::Path) -> HeaderValue {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext {
+            Some(e) if self.immutable_exts.iter().any(|x| *x == e) => self.immutable_cc.clone(),
+            _ => self.other_cc.clone(),
+        }
+    }
+}
