@@ -11,6 +11,7 @@
 //! responses get `--shutdown-grace-secs` to finish before the server returns.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use crate::bounds::{BoundReport, BoundSource};
@@ -31,20 +32,35 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Pause after an accept error (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The bound on open client connections.
+/// The bound on open client connections. The accept loop holds one permit while
+/// it waits in `accept`, so the fill is counted separately, per served connection.
 pub struct ConnectionLimit {
     slots: Arc<Semaphore>,
     capacity: usize,
+    open: AtomicUsize,
+}
+
+/// One open connection: its slot and its place in the count, released on drop.
+struct OpenConnection {
+    _permit: OwnedSemaphorePermit,
+    limit: Arc<ConnectionLimit>,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.limit.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl ConnectionLimit {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        ConnectionLimit { slots: Arc::new(Semaphore::new(capacity)), capacity }
+        ConnectionLimit { slots: Arc::new(Semaphore::new(capacity)), capacity, open: AtomicUsize::new(0) }
     }
 
+    /// Connections being served right now.
     pub fn open(&self) -> usize {
-        self.capacity - self.slots.available_permits()
+        self.open.load(Ordering::Acquire)
     }
 }
 
@@ -91,6 +107,8 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        state.connections.open.fetch_add(1, Ordering::AcqRel);
+        let open = OpenConnection { _permit: permit, limit: state.connections.clone() };
         let app = app.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             app.clone().oneshot(req)
@@ -99,7 +117,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let watched = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = watched.await;
-            drop(permit);
+            drop(open);
         });
     }
     drop(listener);

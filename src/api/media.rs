@@ -28,14 +28,10 @@ const PRIVATE_CC: &str = "private, max-age=31536000, immutable";
 
 pub async fn upload(
     State(st): State<SharedState>,
-    method: Method,
     RequiredUser(user): RequiredUser,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
-    if method != Method::POST {
-        return Err(ApiError::MethodNotAllowed { allow: "POST" });
-    }
     let owner = user
         .public_key()
         .ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))?

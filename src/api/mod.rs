@@ -9,7 +9,7 @@ pub mod static_media;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use http::{header, HeaderName, HeaderValue};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -34,7 +34,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/media", any(static_media::generate_by_query))
         .route(
             "/api/media/upload",
-            any(media::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            post(media::upload)
+                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } })
+                .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))

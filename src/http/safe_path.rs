@@ -32,7 +32,6 @@ pub fn decode(raw: &str) -> Result<PathBuf, PathError> {
     if raw.len() > MAX_PATH_BYTES {
         return Err(PathError::Invalid);
     }
-    let raw = raw.strip_prefix('/').unwrap_or(raw);
     if raw.is_empty() {
         return Err(PathError::NotFound);
     }
@@ -92,7 +91,6 @@ mod tests {
     fn decode_table() {
         let ok = [
             ("fitnessally/a.gif", "fitnessally/a.gif"),
-            ("/fitnessally/a.gif", "fitnessally/a.gif"),
             ("a%20b.gif", "a b.gif"),
             ("%252e%252e/x", "%2e%2e/x"), // double encoding: one decode, literal name
             ("caf%C3%A9.gif", "café.gif"),
@@ -127,7 +125,9 @@ mod tests {
             ("a/.git/config", NotFound),
             ("%2eenv", NotFound),
             ("", NotFound),
-            ("/", NotFound),
+            ("/", Invalid),
+            ("/etc/passwd", Invalid),
+            ("/fitnessally/a.gif", Invalid),
             ("dir/", NotFound),
         ];
         for (raw, want) in bad {
