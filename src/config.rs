@@ -89,6 +89,31 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_OTHER_CACHE_CONTROL", default_value = "public, max-age=0")]
     pub other_cache_control: String,
 
+    /// Seed the demo store at this scale (1 ≈ 625 records, 160 ≈ 100k) with `--demo`.
+    #[arg(long, env = "OIPD_DEMO_SCALE", default_value_t = 1)]
+    pub demo_scale: u32,
+
+    /// Bound: deepest `resolveDepth` accepted; deeper → 400.
+    #[arg(long, env = "OIPD_MAX_RESOLVE_DEPTH", default_value_t = 5)]
+    pub max_resolve_depth: u32,
+
+    /// Bound: distinct records one response may resolve; more → 413.
+    #[arg(long, env = "OIPD_RESOLVE_MAX_DOCS", default_value_t = 50_000)]
+    pub resolve_max_docs: usize,
+
+    /// Bound: bytes of distinct records one response may hold for resolution; more → 413.
+    #[arg(long, env = "OIPD_RESOLVE_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub resolve_max_bytes: usize,
+
+    /// Bound: records (expansions, repeats included) in one resolved answer; more → 413.
+    #[arg(long, env = "OIPD_RESOLVE_MAX_NODES", default_value_t = 2_000_000)]
+    pub resolve_max_nodes: u64,
+
+    /// Bound: `/api/records` responses rendering at once (each holds its resolved
+    /// records and ≤ 4 × 64 KiB of output). Past it: the stream queue, then 503.
+    #[arg(long, env = "OIPD_MAX_RECORD_STREAMS", default_value_t = 16)]
+    pub max_record_streams: usize,
+
     /// Bound: open client connections. Past it, new connections wait in the
     /// kernel's accept backlog until one closes.
     #[arg(long, env = "OIPD_MAX_CONNECTIONS", default_value_t = 4096)]

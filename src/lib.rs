@@ -12,8 +12,10 @@ pub mod demo;
 pub mod http;
 pub mod media;
 pub mod proc;
+pub mod records;
 pub mod server;
 pub mod state;
+pub mod store;
 
 /// Bound: threads tokio may start for blocking work (file reads, hashing, upload
 /// writes). tokio's default is 512; every file body has at most one read running,

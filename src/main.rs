@@ -18,6 +18,15 @@ struct Cli {
 enum Command {
     /// Run the node.
     Serve(ServeConfig),
+    /// Import OIP records and templates (JSON array, NDJSON, an Elasticsearch
+    /// `_search` response or an elasticdump export) into the data dir's store.
+    Import {
+        #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        /// Files to import, in order.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Print an HS256 JWT signed with JWT_SECRET, for the given identity.
     Token {
         /// The `publicKey` claim: the identity that owns uploads.
@@ -49,6 +58,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Import { data_dir, files } => match import(&data_dir, &files) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oipd import: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Token { public_key, email, expires_in, jwt_secret } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -61,21 +77,49 @@ fn main() -> ExitCode {
     }
 }
 
+fn import(data_dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(data_dir)?;
+    let store = oipd::store::sqlite::SqliteStore::open(&oipd::store::sqlite::SqliteStore::path_in(data_dir))?;
+    let summary = oipd::records::import::import_files(&store, files, true)?;
+    print!("{summary}");
+    Ok(())
+}
+
+/// `--demo`: GIFs under the web root and FitnessAlly records in the store.
+fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let web = cfg.web_dir();
+    std::fs::create_dir_all(&web)?;
+    oipd::demo::ensure_demo_gifs(&web)?;
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let store = oipd::store::sqlite::SqliteStore::open(&oipd::store::sqlite::SqliteStore::path_in(&cfg.data_dir))?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    let n = oipd::records::demo::seed_if_empty(&store, cfg.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}")))?;
+    bar.finish_and_clear();
+    if n > 0 {
+        println!("Seeded {n} demo records (scale {}).", cfg.demo_scale);
+    }
+    Ok(())
+}
+
 fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let rt = oipd::runtime()?;
     rt.block_on(async move {
         let demo = cfg.demo;
+        if demo {
+            let c = cfg.clone();
+            tokio::task::spawn_blocking(move || seed_demo(&c)).await??;
+        }
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
         let state = oipd::state::AppState::new(cfg)?;
         if demo {
-            let web_root = state.web_root.clone();
-            let gifs = tokio::task::spawn_blocking(move || oipd::demo::ensure_demo_gifs(&web_root)).await??;
-            println!("Demo media ready. Try:");
-            for g in &gifs {
-                println!("  curl -I http://{addr}/media/{}", g.display());
+            println!("Demo ready. Try:");
+            for (name, _) in oipd::demo::DEMO_GIFS.iter().take(3) {
+                println!("  curl -I http://{addr}/media/{}/{name}", oipd::demo::DEMO_DIR);
             }
-            println!("  curl http://{addr}/api/health");
+            println!("  curl 'http://{addr}/api/records?recordType=workout&resolveDepth=2&limit=2'");
+            println!("  curl 'http://{addr}/api/records?recordType=recipe&search=bowl&summarizeTags=true'");
+            println!("  curl http://{addr}/api/records/recordTypes");
             println!("  curl http://{addr}/api/health/memory");
         }
         tracing::info!(%addr, data_dir = %state.config.data_dir.display(), "oipd listening");

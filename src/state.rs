@@ -12,17 +12,30 @@ use crate::bounds::Bounds;
 use crate::config::ServeConfig;
 use crate::http::etag::ContentHashCache;
 use crate::http::file::FileServer;
-use crate::http::stream_limit::StreamLimiter;
+use crate::http::stream_limit::{Labels, StreamLimiter, FILE_STREAMS};
+use crate::records::resolve::ResolveLimits;
+use crate::records::service::RecordsService;
+use crate::store::sqlite::SqliteStore;
 use crate::media::{AccessLevel, MediaStore};
 use crate::server::ConnectionLimit;
 
 pub type SharedState = Arc<AppState>;
+
+/// The record-response limiter's labels.
+const RECORD_STREAMS: Labels = Labels {
+    name: "record_streams",
+    queue_name: "record_stream_queue",
+    config: "--max-record-streams / OIPD_MAX_RECORD_STREAMS",
+    queue_config: "--stream-queue / OIPD_STREAM_QUEUE",
+    what: "record response limit",
+};
 
 pub struct AppState {
     pub config: ServeConfig,
     pub auth: Arc<Auth>,
     pub files: Arc<FileServer>,
     pub media: MediaStore,
+    pub records: Arc<RecordsService>,
     /// Canonical `<data-dir>/media/web`, served under `/media`.
     pub web_root: PathBuf,
     /// Canonical generate-media dir, served under `/api/generate/media`.
@@ -70,6 +83,7 @@ impl AppState {
         let other_cc = hv("--other-cache-control", &config.other_cache_control)?;
 
         let streams = StreamLimiter::new(
+            FILE_STREAMS,
             config.max_streams,
             config.stream_queue,
             config.stream_wait(),
@@ -80,9 +94,29 @@ impl AppState {
             streams,
             config.max_ranges,
         ));
+        let db_path = SqliteStore::path_in(&config.data_dir);
+        let store = SqliteStore::open(&db_path)
+            .map_err(|e| StartError::Io(format!("opening {}", db_path.display()), std::io::Error::other(e.to_string())))?;
+        let records = Arc::new(RecordsService::new(
+            Arc::new(store),
+            StreamLimiter::new(
+                RECORD_STREAMS,
+                config.max_record_streams,
+                config.stream_queue,
+                config.stream_wait(),
+                config.retry_after_secs,
+            ),
+            ResolveLimits {
+                max_docs: config.resolve_max_docs,
+                max_bytes: config.resolve_max_bytes,
+                max_nodes: config.resolve_max_nodes,
+            },
+            config.max_resolve_depth,
+        ));
         let connections = Arc::new(ConnectionLimit::new(config.max_connections));
         let mut bounds = Bounds::default();
         bounds.register(files.clone());
+        bounds.register(records.clone());
         bounds.register(connections.clone());
 
         if config.jwt_secret.as_deref().is_none_or(str::is_empty) {
@@ -94,6 +128,7 @@ impl AppState {
             config,
             files,
             media,
+            records,
             web_root,
             generate_root,
             connections,

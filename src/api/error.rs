@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 413: the upload is over the configured limit.
     #[error("File too large")]
     PayloadTooLarge { limit: u64 },
+    /// 413 for anything but uploads: a body or an answer over its bound.
+    #[error("{0}")]
+    TooLarge(String),
     /// 416: no requested range overlaps the representation.
     #[error("Range Not Satisfiable")]
     RangeNotSatisfiable { size: u64 },
@@ -45,6 +48,9 @@ pub enum ApiError {
     /// 507: the data directory's filesystem is full.
     #[error("Insufficient storage")]
     InsufficientStorage,
+    /// 501: a feature this node does not have yet.
+    #[error("{0}")]
+    NotImplemented(String),
     /// 500: our fault; the detail is logged, the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,10 +65,11 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod health;
 pub mod media;
+pub mod records;
 pub mod static_media;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -38,6 +39,17 @@ pub fn router(state: SharedState) -> Router {
                 .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } })
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/api/records", any(records::list))
+        .route("/api/records/recordTypes", get(records::record_types))
+        .route(
+            "/api/records/newRecord",
+            post(records::new_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/records/deleteRecord",
+            post(records::delete_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route("/api/templates", get(records::templates))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
         .fallback(not_found)

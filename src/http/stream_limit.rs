@@ -17,7 +17,28 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::api::error::ApiError;
 use crate::bounds::{BoundReport, BoundSource};
 
+/// How a limiter is named in `/api/health/memory` and in its 503s.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels {
+    pub name: &'static str,
+    pub queue_name: &'static str,
+    pub config: &'static str,
+    pub queue_config: &'static str,
+    /// `details` of the 503: "<what> is full".
+    pub what: &'static str,
+}
+
+/// The file-stream limiter's labels.
+pub const FILE_STREAMS: Labels = Labels {
+    name: "file_streams",
+    queue_name: "file_stream_queue",
+    config: "--max-streams / OIPD_MAX_STREAMS",
+    queue_config: "--stream-queue / OIPD_STREAM_QUEUE",
+    what: "file stream limit",
+};
+
 pub struct StreamLimiter {
+    labels: Labels,
     slots: Arc<Semaphore>,
     capacity: usize,
     waiting: AtomicUsize,
@@ -41,9 +62,10 @@ impl Drop for Waiting<'_> {
 }
 
 impl StreamLimiter {
-    pub fn new(capacity: usize, max_waiting: usize, wait: Duration, retry_after: u64) -> Self {
+    pub fn new(labels: Labels, capacity: usize, max_waiting: usize, wait: Duration, retry_after: u64) -> Self {
         let capacity = capacity.max(1);
         StreamLimiter {
+            labels,
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             waiting: AtomicUsize::new(0),
@@ -71,7 +93,7 @@ impl StreamLimiter {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
             return Ok(StreamPermit { _permit: p });
         }
-        let overloaded = ApiError::Overloaded { what: "file stream limit", retry_after: self.retry_after };
+        let overloaded = ApiError::Overloaded { what: self.labels.what, retry_after: self.retry_after };
         // Join the queue only if it has room.
         let mut n = self.waiting.load(Ordering::Acquire);
         loop {
@@ -94,18 +116,18 @@ impl StreamLimiter {
 impl BoundSource for StreamLimiter {
     fn report(&self, out: &mut Vec<BoundReport>) {
         out.push(BoundReport {
-            name: "file_streams",
+            name: self.labels.name,
             unit: "streams",
             capacity: self.capacity as u64,
             fill: self.in_use() as u64,
-            config: "--max-streams / OIPD_MAX_STREAMS",
+            config: self.labels.config,
         });
         out.push(BoundReport {
-            name: "file_stream_queue",
+            name: self.labels.queue_name,
             unit: "requests",
             capacity: self.max_waiting as u64,
             fill: self.waiting() as u64,
-            config: "--stream-queue / OIPD_STREAM_QUEUE",
+            config: self.labels.queue_config,
         });
     }
 }
@@ -116,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn blocks_queues_and_times_out() {
-        let l = Arc::new(StreamLimiter::new(2, 1, Duration::from_millis(100), 3));
+        let l = Arc::new(StreamLimiter::new(FILE_STREAMS, 2, 1, Duration::from_millis(100), 3));
         let a = l.acquire().await.unwrap();
         let _b = l.acquire().await.unwrap();
         assert_eq!(l.in_use(), 2);

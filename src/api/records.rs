@@ -1,0 +1,119 @@
+//! `/api/records*` and `/api/templates`: thin handlers over
+//! [`crate::records::service`]. Auth is optional on reads (a bad or missing token
+//! is anonymous, as the original) and required on writes.
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::auth::{MaybeUser, RequiredUser, User};
+use crate::records::resolve::ResolveError;
+use crate::records::service::{Caller, RecordsError};
+use crate::state::SharedState;
+use crate::store::{StoreError, Viewer};
+
+/// Record types a `calendar-read-only` token may read (the original's default).
+const CALENDAR_TYPES: &[&str] = &["workoutSchedule", "mealPlan"];
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> Self {
+        match e {
+            RecordsError::Query(q) => ApiError::BadRequest(q.to_string()),
+            RecordsError::BadRequest(m) => ApiError::BadRequest(m),
+            RecordsError::Store(StoreError::Busy) => ApiError::Overloaded { what: "record store", retry_after: 2 },
+            RecordsError::Store(StoreError::Backend(m)) => ApiError::Internal(m),
+            RecordsError::Resolve(ResolveError::Store(s)) => RecordsError::Store(s).into(),
+            RecordsError::Resolve(r) => ApiError::TooLarge(r.to_string()),
+            RecordsError::Busy(b) => b,
+            RecordsError::NotFound => ApiError::NotFound("Record not found"),
+            RecordsError::Forbidden(m) => ApiError::Forbidden(m),
+            RecordsError::NotImplemented(m) => ApiError::NotImplemented(m),
+        }
+    }
+}
+
+fn caller(user: Option<&User>) -> Caller {
+    let viewer = Viewer { key: user.and_then(|u| u.public_key()).map(str::to_owned) };
+    let auth = match user {
+        None => json!({"authenticated": false, "user": null}),
+        Some(u) => {
+            let c = &u.claims;
+            json!({"authenticated": true, "user": {
+                "email": c.email, "userId": c.user_id, "publicKey": u.public_key(),
+                "scope": c.extra.get("scope").cloned().unwrap_or(json!("full")),
+                "tokenType": c.extra.get("tokenType").cloned().unwrap_or(json!("standard")),
+            }})
+        }
+    };
+    Caller { viewer, auth }
+}
+
+fn calendar_only(user: Option<&User>) -> bool {
+    user.is_some_and(|u| u.claims.extra.get("scope").and_then(Value::as_str) == Some("calendar-read-only"))
+}
+
+pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req: Request) -> Result<Response, ApiError> {
+    super::get_or_head(req.method())?;
+    let raw = req.uri().query().unwrap_or("");
+    if calendar_only(user.as_ref()) {
+        let pairs = crate::records::query::pairs(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if let Some((_, t)) = pairs.iter().rev().find(|(k, _)| k == "recordType") {
+            if !CALENDAR_TYPES.contains(&t.as_str()) {
+                return Err(ApiError::Forbidden(format!("Calendar-scoped tokens may only read {}", CALENDAR_TYPES.join(", "))));
+            }
+        }
+    }
+    let body = st.records.list(raw, caller(user.as_ref())).await?;
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Authorization"));
+    Ok(resp)
+}
+
+pub async fn record_types(State(st): State<SharedState>, MaybeUser(user): MaybeUser) -> ApiResult<Json<Value>> {
+    Ok(Json(st.records.record_types(&caller(user.as_ref()).viewer).await?))
+}
+
+pub async fn templates(State(st): State<SharedState>, req: Request) -> ApiResult<Json<Value>> {
+    Ok(Json(st.records.templates(req.uri().query().unwrap_or("")).await?))
+}
+
+fn writer_key(user: &User) -> ApiResult<&str> {
+    if calendar_only(Some(user)) {
+        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
+    }
+    user.public_key().ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))
+}
+
+pub async fn new_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+    let key = writer_key(&user)?.to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let body = body_bytes(req, crate::records::model::MAX_RECORD_BYTES).await?;
+    Ok(Json(st.records.new_record(&key, &query, &body).await?))
+}
+
+pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+    let key = writer_key(&user)?.to_owned();
+    let body = body_bytes(req, MAX_DELETE_BODY).await?;
+    Ok(Json(st.records.delete_record(&key, &body).await?))
+}
+
+/// Bound: bytes of a deleteRecord body.
+const MAX_DELETE_BODY: usize = 64 * 1024;
+
+/// The request body, at most `limit` bytes (→ 413 past it).
+async fn body_bytes(req: Request, limit: usize) -> ApiResult<Bytes> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::TooLarge(format!("Request body over {limit} bytes")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("Could not read the request body: {e}"))),
+    }
+}

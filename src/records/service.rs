@@ -1,0 +1,330 @@
+//! The records use cases, as plain library code the HTTP handlers call:
+//! list (query → store → resolution → streaming render), tag summaries, record
+//! types, templates, and the two writes (newRecord, deleteRecord).
+//!
+//! Bound: record responses rendering at once (`--max-record-streams`, with the
+//! same bounded wait queue and 503 as file streams); everything else one response
+//! holds is bounded by the query limits and the resolution limits.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::model::{IndexedRecord, RecordError};
+use super::query::{self, QueryError};
+use super::render::{streaming_body, RenderCtx};
+use super::resolve::{self, refs_of, ResolveError, ResolveLimits};
+use crate::api::error::ApiError;
+use crate::bounds::{BoundReport, BoundSource};
+use crate::http::stream_limit::StreamLimiter;
+use crate::store::{RecordStore, StoreError, TemplateFilter, Viewer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Busy(ApiError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Record not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotImplemented(String),
+}
+
+impl From<RecordError> for RecordsError {
+    fn from(e: RecordError) -> Self {
+        RecordsError::BadRequest(format!("Invalid record: {e}"))
+    }
+}
+
+pub struct RecordsService {
+    pub store: Arc<dyn RecordStore>,
+    renders: StreamLimiter,
+    pub limits: ResolveLimits,
+    pub max_depth: u32,
+}
+
+/// What the caller is, as the original echoes it under `auth`.
+pub struct Caller {
+    pub viewer: Viewer,
+    pub auth: Value,
+}
+
+impl RecordsService {
+    pub fn new(store: Arc<dyn RecordStore>, renders: StreamLimiter, limits: ResolveLimits, max_depth: u32) -> Self {
+        RecordsService { store, renders, limits, max_depth }
+    }
+
+    pub fn renders(&self) -> &StreamLimiter {
+        &self.renders
+    }
+
+    /// `GET /api/records`: the JSON body, streamed.
+    pub async fn list(&self, raw_query: &str, caller: Caller) -> Result<Body, RecordsError> {
+        let pairs = query::pairs(raw_query)?;
+        let q = query::parse(&pairs, self.max_depth)?;
+        let echo = query::echo(&pairs);
+        let permit = self.renders.acquire().await.map_err(RecordsError::Busy)?;
+        let viewer = &caller.viewer;
+        let stats = self.store.stats(viewer).await?;
+        let tags = match q.summarize_tags {
+            Some(ts) => Some(self.store.tag_summary(&q, viewer, ts.tag_count, ts.tag_page).await?),
+            None => None,
+        };
+        let page = self.store.search(&q, viewer).await?;
+
+        let mut roots = Vec::with_capacity(page.rows.len());
+        for row in &page.rows {
+            let refs = if q.resolve.depth > 0 {
+                let v: Value = serde_json::from_str(row.doc.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
+                refs_of(&v, &q.resolve)
+            } else {
+                Vec::new()
+            };
+            roots.push((row.did.clone(), refs));
+        }
+        let resolved = resolve::gather(&*self.store, viewer, &roots, &q.resolve, self.limits).await?;
+        resolved.count_emitted(&roots, &q.resolve, self.limits.max_nodes)?;
+        drop(roots);
+
+        let total_pages = page.total.div_ceil(q.limit as u64);
+        let mut head: Vec<(&str, Value)> = vec![
+            ("message", json!("Records retrieved successfully")),
+            ("latestArweaveBlockInDB", json!(stats.latest_block)),
+            // oipd indexes no chain, so it cannot know how far behind it is.
+            ("indexingProgress", Value::Null),
+            ("totalRecords", json!(stats.total_records)),
+        ];
+        let tag_scores = tags.is_some() && q.tags.is_none();
+        match tags {
+            Some((summary, distinct)) => {
+                head.push(("searchResults", json!(page.total)));
+                head.push(("tagSummary", Value::Array(summary.into_iter().map(|(tag, count)| json!({"tag": tag, "count": count})).collect())));
+                head.push(("tagCount", json!(distinct)));
+                head.push(("pageSize", json!(q.limit)));
+                head.push(("currentPage", json!(q.page)));
+                head.push(("totalPages", json!(distinct.div_ceil(q.limit as u64))));
+            }
+            None => {
+                head.push(("pageSize", json!(q.limit)));
+                head.push(("currentPage", json!(q.page)));
+                head.push(("searchResults", json!(page.total)));
+                head.push(("queryParams", echo));
+                head.push(("totalPages", json!(total_pages)));
+            }
+        }
+        let head: Vec<(String, Value)> = head.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let auth = caller.auth;
+        let (opts, shaping) = (q.resolve.clone(), q.shaping);
+        Ok(streaming_body(permit, move |w| {
+            use std::io::Write;
+            w.write_all(b"{")?;
+            for (k, v) in &head {
+                serde_json::to_writer(&mut *w, k)?;
+                w.write_all(b":")?;
+                serde_json::to_writer(&mut *w, v)?;
+                w.write_all(b",")?;
+            }
+            w.write_all(b"\"records\":[")?;
+            let ctx = RenderCtx { resolved: &resolved, opts: &opts, shaping };
+            for (i, row) in page.rows.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                let mut extra = row.scores.pairs.clone();
+                if tag_scores {
+                    extra.push(("score", json!(1.0)));
+                }
+                ctx.write_record(w, &row.did, &row.doc, &extra)?;
+            }
+            w.write_all(b"],\"auth\":")?;
+            serde_json::to_writer(&mut *w, &auth)?;
+            w.write_all(b"}")?;
+            Ok(())
+        }))
+    }
+
+    /// `GET /api/records/recordTypes`.
+    pub async fn record_types(&self, viewer: &Viewer) -> Result<Value, RecordsError> {
+        let types = self.store.record_types(viewer).await?;
+        let total: u64 = types.iter().map(|(_, n)| n).sum();
+        Ok(json!({
+            "message": "Record types retrieved successfully",
+            "totalRecords": total,
+            "recordTypeCount": types.len(),
+            "recordTypes": types.into_iter().map(|(t, n)| json!({"recordType": t, "count": n})).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// `GET /api/templates`.
+    pub async fn templates(&self, raw_query: &str) -> Result<Value, RecordsError> {
+        let pairs = query::pairs(raw_query)?;
+        let get = |k: &str| pairs.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let num = |k: &'static str, default: u64| -> Result<u64, RecordsError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| QueryError { param: k, reason: format!("expected a number, got {v:?}") }.into()),
+            }
+        };
+        let limit = num("limit", 100)?.clamp(1, query::MAX_LIMIT as u64) as u32;
+        let page = num("page", 1)?.clamp(1, query::MAX_PAGE as u64);
+        let ascending = match get("sortBy").as_deref() {
+            None | Some("inArweaveBlock:desc") | Some("inArweaveBlock") => false,
+            Some("inArweaveBlock:asc") => true,
+            Some(v) => return Err(QueryError { param: "sortBy", reason: format!("expected inArweaveBlock:asc|desc, got {v:?}") }.into()),
+        };
+        let f = TemplateFilter {
+            creator_did_address: get("creatorDidAddress"),
+            did_tx: get("didTx"),
+            name_contains: get("templateName"),
+            ascending,
+            limit,
+            offset: (page - 1) * limit as u64,
+        };
+        let stats = self.store.stats(&Viewer::anonymous()).await?;
+        let (total, docs) = self.store.templates(&f).await?;
+        let templates: Vec<Value> = docs.iter().filter_map(|d| serde_json::from_str(d.get()).ok()).collect();
+        Ok(json!({
+            "message": "Templates retreived successfully",
+            "latestArweaveBlockInDB": stats.latest_block,
+            "totalTemplates": total,
+            "searchResults": templates.len(),
+            "templates": templates,
+        }))
+    }
+
+    /// `POST /api/records/newRecord` for `user_key`.
+    pub async fn new_record(&self, user_key: &str, raw_query: &str, body: &[u8]) -> Result<Value, RecordsError> {
+        let pairs = query::pairs(raw_query)?;
+        let get = |k: &str| pairs.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut data: Map<String, Value> = match serde_json::from_slice(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(RecordsError::BadRequest("The body must be a JSON object of record sections".into())),
+            Err(e) => return Err(RecordsError::BadRequest(format!("Invalid JSON body: {e}"))),
+        };
+        // The original left these request options inside the stored record.
+        let body_storage = data.remove("storage").and_then(|v| v.as_str().map(str::to_owned));
+        let body_local_id = data.remove("localId").and_then(|v| v.as_str().map(str::to_owned));
+        data.remove("blockchain");
+        let storage = get("storage").or(body_storage).unwrap_or_else(|| "arweave".into());
+        let record_type = get("recordType")
+            .or_else(|| data.keys().find(|k| !["basic", "accessControl"].contains(&k.as_str())).cloned())
+            .ok_or_else(|| RecordsError::BadRequest("Missing recordType".into()))?;
+        if !data.values().all(Value::is_object) || data.is_empty() {
+            return Err(RecordsError::BadRequest("Every record section must be a JSON object".into()));
+        }
+        match storage.as_str() {
+            "gun" => {}
+            "arweave" | "irys" => {
+                return Err(RecordsError::NotImplemented(
+                    "Publishing to Arweave is not supported by this node yet; use storage=gun".into(),
+                ))
+            }
+            other => return Err(RecordsError::BadRequest(format!("Unknown storage {other:?}: expected gun or arweave"))),
+        }
+        let local_id = match get("localId").or(body_local_id) {
+            Some(l) if l.len() <= 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => l,
+            Some(l) => return Err(RecordsError::BadRequest(format!("Invalid localId {l:?}"))),
+            None => {
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+                let h = Sha256::digest(format!("{user_key}:{nanos}:{:p}", &data).as_bytes());
+                format!("h:{}", &hex::encode(h)[..12])
+            }
+        };
+        let soul = format!("{}:{local_id}", user_hash(user_key));
+        let did = format!("did:gun:{soul}");
+        // Records written here are the caller's: access control always names them
+        // as owner, and defaults to private (GUN records are the private path).
+        let ac = data.entry("accessControl").or_insert_with(|| json!({}));
+        if let Some(ac) = ac.as_object_mut() {
+            ac.entry("access_level").or_insert_with(|| json!("private"));
+            ac.insert("owner_public_key".into(), json!(user_key));
+            ac.insert("created_by".into(), json!(user_key));
+        }
+        let doc = json!({
+            "data": Value::Object(data),
+            "oip": {
+                "did": did, "didTx": did, "recordType": record_type,
+                "indexedAt": crate::media::store::iso_now(), "ver": "0.8.0", "storage": "gun",
+                "creator": {"publicKey": user_key, "didAddress": format!("did:gun:{}", user_hash(user_key))},
+            }
+        });
+        let indexed = IndexedRecord::from_value(&doc)?;
+        self.store.upsert(vec![indexed]).await?;
+        Ok(json!({"recordToIndex": doc, "storage": "gun", "did": did, "soul": soul, "encrypted": false}))
+    }
+
+    /// `POST /api/records/deleteRecord` for `user_key`.
+    pub async fn delete_record(&self, user_key: &str, body: &[u8]) -> Result<Value, RecordsError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| RecordsError::BadRequest(format!("Invalid JSON body: {e}")))?;
+        let did = v
+            .get("delete")
+            .and_then(|d| d.get("did"))
+            .and_then(Value::as_str)
+            .filter(|d| d.starts_with("did:"))
+            .ok_or_else(|| RecordsError::BadRequest("Expected {\"delete\": {\"did\": \"did:...\"}}".into()))?
+            .to_owned();
+        let viewer = Viewer::user(user_key);
+        let found = self.store.fetch_visible(vec![did.clone()], &viewer).await?;
+        let Some((_, raw)) = found.into_iter().next() else { return Err(RecordsError::NotFound) };
+        let rec: Value = serde_json::from_str(raw.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        if !owns(user_key, &did, &rec) {
+            return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
+        }
+        self.store.delete(&did).await?;
+        let status = rec.get("oip").and_then(|o| o.get("recordStatus")).cloned().unwrap_or(json!("original"));
+        Ok(json!({
+            "success": true,
+            "message": "Record deleted successfully",
+            "did": did,
+            "deletedCount": 1,
+            "recordStatus": status,
+            "blockchainDeletion": false,
+            "propagationNote": "Deleted from this node's index. Publishing delete messages to Arweave or GUN peers is not supported by this node yet.",
+        }))
+    }
+}
+
+/// `sha256hex(key)[0..12]`: the GUN soul prefix of a user.
+pub fn user_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))[..12].to_owned()
+}
+
+/// The reference's ownership rule for deletion.
+pub fn owns(user_key: &str, did: &str, rec: &Value) -> bool {
+    let at = |path: &[&str]| {
+        let mut cur = rec;
+        for p in path {
+            match cur.get(p) {
+                Some(v) => cur = v,
+                None => return None,
+            }
+        }
+        cur.as_str()
+    };
+    let keys = [
+        at(&["data", "accessControl", "owner_public_key"]),
+        at(&["data", "accessControl", "created_by"]),
+        at(&["data", "conversationSession", "owner_public_key"]),
+        at(&["oip", "creator", "publicKey"]),
+    ];
+    keys.iter().flatten().any(|k| *k == user_key)
+        || did.strip_prefix("did:gun:").is_some_and(|soul| soul.split(':').next() == Some(user_hash(user_key).as_str()))
+}
+
+impl BoundSource for RecordsService {
+    fn report(&self, out: &mut Vec<BoundReport>) {
+        self.renders.report(out);
+        self.store.report(out);
+    }
+}

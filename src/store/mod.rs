@@ -1,0 +1,112 @@
+//! The record store abstraction. Everything above this module speaks
+//! [`RecordStore`]; all SQL lives in the backends (`sqlite.rs` now, PostgreSQL
+//! next). Queries arrive typed ([`RecordQuery`]) together with the [`Viewer`] they
+//! are answered for: every method that returns or counts records applies the
+//! privacy rule itself, so no caller can forget it.
+//!
+//! Privacy rule (one definition, implemented by each backend): a record is
+//! visible to a viewer when its access level is `public` or unset (and it is not a
+//! private conversation session), or when the viewer's key equals its owner
+//! (`accessControl.owner_public_key` / `created_by` / session owner) or its
+//! creator's public key. `private`, `shared`, `organization` and unknown levels
+//! are owner-only (organizations do not exist yet).
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+
+use crate::bounds::BoundSource;
+use crate::records::model::{IndexedRecord, IndexedTemplate};
+use crate::records::query::RecordQuery;
+
+/// Who is asking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Viewer {
+    /// The caller's public key; `None` = anonymous.
+    pub key: Option<String>,
+}
+
+impl Viewer {
+    pub fn anonymous() -> Self {
+        Viewer { key: None }
+    }
+    pub fn user(key: impl Into<String>) -> Self {
+        Viewer { key: Some(key.into()) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store busy")]
+    Busy,
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// How an upsert changed the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// Score columns computed by the store for the page (only those the query asked for).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    pub pairs: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// One record of a result page.
+#[derive(Debug)]
+pub struct Row {
+    pub did: String,
+    pub doc: Box<RawValue>,
+    pub scores: Scores,
+}
+
+#[derive(Debug)]
+pub struct Page {
+    /// All matches, not just this page.
+    pub total: u64,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records visible to the viewer.
+    pub total_records: u64,
+    /// Highest `inArweaveBlock` of a confirmed record.
+    pub latest_block: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    pub creator_did_address: Option<String>,
+    pub did_tx: Option<String>,
+    pub name_contains: Option<String>,
+    pub ascending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[async_trait]
+pub trait RecordStore: BoundSource + Send + Sync {
+    /// Insert or replace records by DID, in one transaction.
+    async fn upsert(&self, records: Vec<IndexedRecord>) -> Result<Vec<Upserted>, StoreError>;
+    async fn upsert_templates(&self, templates: Vec<IndexedTemplate>) -> Result<Vec<Upserted>, StoreError>;
+    /// One page of matches, sorted over the whole result set, with the real total.
+    async fn search(&self, q: &RecordQuery, viewer: &Viewer) -> Result<Page, StoreError>;
+    /// Tag counts over all matches: the requested page of `(tag, count)` (count
+    /// desc) and the number of distinct tags.
+    async fn tag_summary(&self, q: &RecordQuery, viewer: &Viewer, count: u32, page: u32)
+        -> Result<(Vec<(String, u64)>, u64), StoreError>;
+    /// Records among `dids` that `viewer` may see (one round trip).
+    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer) -> Result<Vec<(String, Box<RawValue>)>, StoreError>;
+    async fn stats(&self, viewer: &Viewer) -> Result<Stats, StoreError>;
+    async fn record_types(&self, viewer: &Viewer) -> Result<Vec<(String, u64)>, StoreError>;
+    async fn templates(&self, f: &TemplateFilter) -> Result<(u64, Vec<Box<RawValue>>), StoreError>;
+    /// Delete a record by DID; true if it existed.
+    async fn delete(&self, did: &str) -> Result<bool, StoreError>;
+}
