@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod media;
+pub mod memory;
 pub mod proc;
 pub mod records;
 pub mod server;

@@ -3,6 +3,20 @@
 
 use std::process::ExitCode;
 
+/// jemalloc: returns freed memory to the OS, keeps fragmentation low across the
+/// runtime's threads, and exposes exact statistics.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its first allocation. Defaults keep freed pages for
+/// 10 s in each of 4×cores arenas, which shows up as resident memory that is no
+/// longer in use; a server that promises flat memory returns them within ~1 s:
+/// - `background_thread`: purging happens on jemalloc's own thread, not in requests;
+/// - `narenas:4`: fewer caches of free pages (2-core machines gain nothing from 8);
+/// - `dirty_decay_ms:1000`, `muzzy_decay_ms:0`: freed pages go back within a second.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 70] = b"background_thread:true,narenas:4,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 use clap::{Parser, Subcommand};
 use oipd::auth::{Auth, Claims};
 use oipd::config::ServeConfig;

@@ -20,6 +20,7 @@ pub async fn memory(State(st): State<SharedState>) -> Json<Value> {
         "timestamp": crate::media::store::iso_now(),
         "uptime": st.started.elapsed().as_secs_f64(),
         "memory": { "rss": { "bytes": rss, "mb": mb(rss) } },
+        "allocator": crate::memory::allocator_stats(),
         "bounds": st.bounds.report(),
         "process": {
             "openFds": crate::proc::open_fds(),

@@ -94,15 +94,15 @@ pub struct RenderCtx<'a> {
 
 impl RenderCtx<'_> {
     /// Parse and shape one stored document.
-    fn shaped(&self, raw: &RawValue) -> io::Result<Value> {
-        let mut v: Value = serde_json::from_str(raw.get()).map_err(io::Error::other)?;
+    fn shaped(&self, json: &[u8]) -> io::Result<Value> {
+        let mut v: Value = serde_json::from_slice(json).map_err(io::Error::other)?;
         shape(&mut v, self.shaping);
         Ok(v)
     }
 
     /// Write one top-level record (with its score fields) to `w`.
     pub fn write_record(&self, w: &mut impl Write, did: &str, raw: &RawValue, extra: &[(&'static str, Value)]) -> io::Result<()> {
-        let v = self.shaped(raw)?;
+        let v = self.shaped(raw.get().as_bytes())?;
         let path = RefCell::new(vec![did.to_owned()]);
         let rec = RecordSer { ctx: self, value: &v, depth: self.opts.depth, path: &path, extra };
         serde_json::to_writer(w, &rec).map_err(io::Error::other)
@@ -291,12 +291,12 @@ impl Serialize for RefSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
         let ctx = self.rec.ctx;
-        let Some(raw) = ctx.resolved.doc(self.did) else {
+        let Some(json) = ctx.resolved.doc(self.did) else {
             return s.serialize_str(self.did); // missing or not visible: stays a DID
         };
         let on_path = self.rec.path.borrow().iter().any(|p| p == self.did);
         if on_path {
-            let v: Value = serde_json::from_str(raw.get()).map_err(S::Error::custom)?;
+            let v: Value = serde_json::from_slice(&json).map_err(S::Error::custom)?;
             let mut stub = Map::new();
             stub.insert("oip".into(), v.get("oip").cloned().unwrap_or(Value::Null));
             let basic = v.get("data").and_then(|d| d.get("basic")).cloned().unwrap_or(Value::Null);
@@ -305,7 +305,7 @@ impl Serialize for RefSer<'_> {
             return Value::Object(stub).serialize(s);
         }
         if ctx.opts.names_only && self.rec.depth == 1 {
-            let v: Value = serde_json::from_str(raw.get()).map_err(S::Error::custom)?;
+            let v: Value = serde_json::from_slice(&json).map_err(S::Error::custom)?;
             let Some(name) = v.get("data").and_then(|d| d.get("basic")).and_then(|b| b.get("name")).and_then(Value::as_str) else {
                 return s.serialize_str(self.did);
             };
@@ -315,7 +315,8 @@ impl Serialize for RefSer<'_> {
                 None => s.serialize_str(name),
             };
         }
-        let v = ctx.shaped(raw).map_err(S::Error::custom)?;
+        let v = ctx.shaped(&json).map_err(S::Error::custom)?;
+        drop(json);
         self.rec.path.borrow_mut().push(self.did.to_owned());
         let child = RecordSer { ctx, value: &v, depth: self.rec.depth - 1, path: self.rec.path, extra: &[] };
         let r = child.serialize(s);

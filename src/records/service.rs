@@ -94,7 +94,14 @@ impl RecordsService {
             roots.push((row.did.clone(), refs));
         }
         let resolved = resolve::gather(&*self.store, viewer, &roots, &q.resolve, self.limits).await?;
-        resolved.count_emitted(&roots, &q.resolve, self.limits.max_nodes)?;
+        let nodes = resolved.count_emitted(&roots, &q.resolve, self.limits.max_nodes)?;
+        tracing::debug!(
+            docs = resolved.len(),
+            raw_bytes = resolved.bytes(),
+            packed_bytes = resolved.packed_bytes(),
+            nodes,
+            "resolution set"
+        );
         drop(roots);
 
         let total_pages = page.total.div_ceil(q.limit as u64);
@@ -275,8 +282,7 @@ impl RecordsService {
             .ok_or_else(|| RecordsError::BadRequest("Expected {\"delete\": {\"did\": \"did:...\"}}".into()))?
             .to_owned();
         let viewer = Viewer::user(user_key);
-        let found = self.store.fetch_visible(vec![did.clone()], &viewer).await?;
-        let Some((_, raw)) = found.into_iter().next() else { return Err(RecordsError::NotFound) };
+        let Some(raw) = self.store.fetch_one(&did, &viewer).await? else { return Err(RecordsError::NotFound) };
         let rec: Value = serde_json::from_str(raw.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
         if !owns(user_key, &did, &rec) {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));

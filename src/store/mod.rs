@@ -53,6 +53,12 @@ pub enum Upserted {
 }
 
 /// Score columns computed by the store for the page (only those the query asked for).
+/// Where [`RecordStore::fetch_visible`] sends `(did, document)` pairs.
+pub type FetchSink = tokio::sync::mpsc::Sender<(String, Box<RawValue>)>;
+
+/// Bound: documents in flight between a store read and its consumer.
+pub const FETCH_QUEUE: usize = 64;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
     pub pairs: Vec<(&'static str, serde_json::Value)>,
@@ -102,8 +108,17 @@ pub trait RecordStore: BoundSource + Send + Sync {
     /// desc) and the number of distinct tags.
     async fn tag_summary(&self, q: &RecordQuery, viewer: &Viewer, count: u32, page: u32)
         -> Result<(Vec<(String, u64)>, u64), StoreError>;
-    /// Records among `dids` that `viewer` may see (one round trip).
-    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer) -> Result<Vec<(String, Box<RawValue>)>, StoreError>;
+    /// Records among `dids` that `viewer` may see, in one round trip, sent into
+    /// `sink` as they are read (a bounded channel: the caller consumes while the
+    /// store reads, so a level of thousands of documents is never held at once).
+    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer, sink: FetchSink) -> Result<(), StoreError>;
+
+    /// One record by DID, if `viewer` may see it.
+    async fn fetch_one(&self, did: &str, viewer: &Viewer) -> Result<Option<Box<RawValue>>, StoreError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        self.fetch_visible(vec![did.to_owned()], viewer, tx).await?;
+        Ok(rx.recv().await.map(|(_, doc)| doc))
+    }
     async fn stats(&self, viewer: &Viewer) -> Result<Stats, StoreError>;
     async fn record_types(&self, viewer: &Viewer) -> Result<Vec<(String, u64)>, StoreError>;
     async fn templates(&self, f: &TemplateFilter) -> Result<(u64, Vec<Box<RawValue>>), StoreError>;

@@ -21,7 +21,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{Page, RecordStore, Row, Scores, Stats, StoreError, TemplateFilter, Upserted, Viewer};
+use super::{FetchSink, Page, RecordStore, Row, Scores, Stats, StoreError, TemplateFilter, Upserted, Viewer};
 use crate::bounds::{BoundReport, BoundSource};
 use crate::records::model::{IndexedRecord, IndexedTemplate, DELETE_TYPES};
 use crate::records::query::{BlockFilter, Dir, ListFilter, MatchMode, RecordQuery, Scalar, SortField};
@@ -31,7 +31,7 @@ pub const READERS: usize = 4;
 /// How long a query waits for a reader before 503.
 pub const READER_WAIT: Duration = Duration::from_secs(10);
 /// Bound: SQLite page cache per connection, KiB.
-pub const CACHE_KIB: i64 = 2 * 1024;
+pub const CACHE_KIB: i64 = 1024;
 /// Bound: ids per `IN (...)` statement when fetching references.
 pub const FETCH_CHUNK: usize = 500;
 
@@ -822,10 +822,9 @@ impl RecordStore for SqliteStore {
         self.read(move |c| tag_summary_blocking(c, &q, &viewer, count, page)).await
     }
 
-    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer) -> Result<Vec<(String, Box<RawValue>)>, StoreError> {
+    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer, sink: FetchSink) -> Result<(), StoreError> {
         let viewer = viewer.clone();
         self.read(move |c| {
-            let mut out = Vec::new();
             for chunk in dids.chunks(FETCH_CHUNK) {
                 let ph = vec!["?"; chunk.len()].join(",");
                 let mut sql = Frag::new(
@@ -834,15 +833,16 @@ impl RecordStore for SqliteStore {
                 );
                 sql.push(visible("r", &viewer));
                 let mut stmt = c.prepare(&sql.sql).map_err(backend)?;
-                let rows = stmt
-                    .query_map(params_from_iter(sql.params), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                    .map_err(backend)?;
-                for row in rows {
-                    let (did, doc) = row.map_err(backend)?;
-                    out.push((did, RawValue::from_string(doc).map_err(backend)?));
+                let mut rows = stmt.query(params_from_iter(sql.params)).map_err(backend)?;
+                while let Some(row) = rows.next().map_err(backend)? {
+                    let did: String = row.get(0).map_err(backend)?;
+                    let doc = RawValue::from_string(row.get(1).map_err(backend)?).map_err(backend)?;
+                    if sink.blocking_send((did, doc)).is_err() {
+                        return Ok(()); // the consumer gave up (e.g. over its bound)
+                    }
                 }
             }
-            Ok(out)
+            Ok(())
         })
         .await
     }
