@@ -74,6 +74,55 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Upsert records straight into the server's store.
+    pub fn seed(&self, docs: &[serde_json::Value]) {
+        let store = oipd::store::sqlite::SqliteStore::open(&self.dir.path().join("data/oipd.sqlite")).unwrap();
+        let recs: Vec<_> = docs.iter().map(|d| oipd::records::model::IndexedRecord::from_value(d).unwrap()).collect();
+        store.upsert_blocking(&recs).unwrap();
+    }
+
+    /// Seed the demo records at `scale`.
+    pub fn seed_demo(&self, scale: u32) -> u64 {
+        let store = oipd::store::sqlite::SqliteStore::open(&self.dir.path().join("data/oipd.sqlite")).unwrap();
+        oipd::records::demo::seed_if_empty(&store, scale, |_| {}).unwrap()
+    }
+
+    /// GET a JSON API path, optionally with a bearer token: (status, body).
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:.300}"));
+        (status, v)
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().post(self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+}
+
+/// A minimal record document.
+pub fn record(did: &str, record_type: &str, name: &str, data: serde_json::Value) -> serde_json::Value {
+    let mut d = serde_json::json!({"basic": {"name": name, "date": 1713783811, "tagItems": []}});
+    if let serde_json::Value::Object(extra) = data {
+        for (k, v) in extra {
+            d[k] = v;
+        }
+    }
+    serde_json::json!({"data": d, "oip": {"did": did, "didTx": did, "recordType": record_type, "inArweaveBlock": 1_600_000, "creator": {"creatorHandle": "h", "didAddress": "did:arweave:creator", "publicKey": "node-key"}}})
+}
+
 pub fn token(public_key: &str) -> String {
     Auth::new(Some(SECRET)).mint(&Claims { public_key: Some(public_key.into()), ..Default::default() })
 }
