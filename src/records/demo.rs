@@ -232,5 +232,6 @@ pub fn seed_if_empty(
     store.upsert_blocking(&batch)?;
     n += batch.len() as u64;
     progress(n);
+    store.analyze_blocking()?;
     Ok(n)
 }

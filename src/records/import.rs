@@ -174,6 +174,7 @@ pub fn import_files(store: &SqliteStore, files: &[PathBuf], progress: bool) -> R
         bar.set_message(format!("{} records", imp.summary.imported + imp.summary.updated + imp.summary.unchanged));
     }
     bar.finish_and_clear();
+    store.analyze_blocking()?;
     Ok(imp.summary)
 }
 

@@ -89,6 +89,17 @@ pub fn did_method(did: &str) -> Option<&str> {
 }
 
 impl IndexedRecord {
+    /// Visible to anyone: access level `public` or unset, and not a private
+    /// conversation session. Everything else is owner-only (see `store`).
+    pub fn is_public(&self) -> bool {
+        self.access_level.as_deref().is_none_or(|l| l == "public") && !self.private_session
+    }
+
+    /// A deletion message (listed only with `includeDeleteMessages=true`).
+    pub fn is_delete_message(&self) -> bool {
+        self.record_type.as_deref().is_some_and(|t| DELETE_TYPES.contains(&t))
+    }
+
     pub fn from_value(v: &Value) -> Result<Self, RecordError> {
         let obj = v.as_object().ok_or(RecordError::NotObject)?;
         let oip = obj.get("oip").filter(|o| o.is_object()).ok_or(RecordError::NoOip)?;

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::{FetchSink, Page, RecordStore, Row, Scores, Stats, StoreError, TemplateFilter, Upserted, Viewer};
 use crate::bounds::{BoundReport, BoundSource};
-use crate::records::model::{IndexedRecord, IndexedTemplate, DELETE_TYPES};
+use crate::records::model::{IndexedRecord, IndexedTemplate};
 use crate::records::query::{BlockFilter, Dir, ListFilter, MatchMode, RecordQuery, Scalar, SortField};
 
 /// Bound: reader connections (concurrent read queries).
@@ -47,6 +47,14 @@ const MIGRATIONS: &[&str] = &[
         date INTEGER, sched_date INTEGER, filter_date INTEGER,
         name TEXT, description TEXT,
         access_level TEXT, owner TEXT, private_session INTEGER NOT NULL DEFAULT 0,
+        -- 1 when anyone may see it (level public or unset, not a private session)
+        public INTEGER NOT NULL,
+        -- 1 for deletion messages (listed only with includeDeleteMessages)
+        hidden INTEGER NOT NULL
+    );
+    -- Documents apart from the narrow index table, so scans and counts never read them.
+    CREATE TABLE record_docs (
+        id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
         doc TEXT NOT NULL
     );
     CREATE INDEX records_type_block ON records(record_type_lc, in_block);
@@ -60,7 +68,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_filter_date ON records(filter_date);
     CREATE INDEX records_owner ON records(owner);
     CREATE INDEX records_creator_pubkey ON records(creator_pubkey);
-    CREATE INDEX records_access ON records(access_level);
+    -- the default listing (anonymous, newest first) and the visible counts
+    CREATE INDEX records_list ON records(hidden, public, in_block);
     CREATE INDEX records_name ON records(name);
     CREATE INDEX records_storage ON records(storage);
     CREATE TABLE record_tags (
@@ -103,6 +112,8 @@ impl SqliteStore {
         let mut writer = Connection::open(path).map_err(backend)?;
         configure(&writer).map_err(backend)?;
         migrate(&mut writer)?;
+        // Refresh the planner's statistics where SQLite thinks they are stale.
+        writer.execute_batch("PRAGMA optimize=0x10002;").map_err(backend)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let c = Connection::open(path).map_err(backend)?;
@@ -169,6 +180,12 @@ impl SqliteStore {
         upsert_templates(&mut conn, templates)
     }
 
+    /// Gather the planner's statistics (after bulk loads: import, demo seeding).
+    pub fn analyze_blocking(&self) -> Result<(), StoreError> {
+        let conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch("ANALYZE;").map_err(backend)
+    }
+
     /// Records in the store (all, regardless of privacy): for tools and tests.
     pub fn count_all_blocking(&self) -> Result<u64, StoreError> {
         let conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -195,17 +212,20 @@ fn upsert_records(conn: &mut Connection, records: &[IndexedRecord]) -> Result<Ve
     let tx = conn.transaction().map_err(backend)?;
     let mut out = Vec::with_capacity(records.len());
     {
-        let mut find = tx.prepare_cached("SELECT id, doc FROM records WHERE did = ?").map_err(backend)?;
+        let mut find = tx
+            .prepare_cached("SELECT r.id, d.doc FROM records r JOIN record_docs d ON d.id = r.id WHERE r.did = ?")
+            .map_err(backend)?;
+        let mut put_doc = tx.prepare_cached("INSERT OR REPLACE INTO record_docs (id, doc) VALUES (?, ?)").map_err(backend)?;
         let mut up = tx
             .prepare_cached(
                 "INSERT INTO records (did, did_tx, record_type, record_type_lc, storage, creator_handle, creator_address,
                     creator_pubkey, in_block, indexed_at, status, ver, date, sched_date, filter_date, name, description,
-                    access_level, owner, private_session, doc)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)
+                    access_level, owner, private_session, public, hidden)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)
                  ON CONFLICT(did) DO UPDATE SET did_tx=?2, record_type=?3, record_type_lc=?4, storage=?5,
                     creator_handle=?6, creator_address=?7, creator_pubkey=?8, in_block=?9, indexed_at=?10, status=?11,
                     ver=?12, date=?13, sched_date=?14, filter_date=?15, name=?16, description=?17, access_level=?18,
-                    owner=?19, private_session=?20, doc=?21
+                    owner=?19, private_session=?20, public=?21, hidden=?22
                  RETURNING id",
             )
             .map_err(backend)?;
@@ -245,9 +265,11 @@ fn upsert_records(conn: &mut Connection, records: &[IndexedRecord]) -> Result<Ve
                 opt(r.access_level.clone()),
                 opt(r.owner.clone()),
                 (r.private_session as i64).into(),
-                r.doc.clone().into(),
+                (r.is_public() as i64).into(),
+                (r.is_delete_message() as i64).into(),
             ];
             let id: i64 = up.query_row(params_from_iter(params), |row| row.get(0)).map_err(backend)?;
+            put_doc.execute(rusqlite::params![id, r.doc]).map_err(backend)?;
             del_tags.execute([id]).map_err(backend)?;
             for t in &r.tags {
                 add_tag.execute(rusqlite::params![id, t]).map_err(backend)?;
@@ -322,12 +344,12 @@ fn text(s: &str) -> Sql {
     Sql::Text(s.to_owned())
 }
 
-/// The privacy rule (see the module docs of `store`) for table alias `a`.
+/// The privacy rule (see the module docs of `store`) for table alias `a`; the
+/// `public` flag is computed at write time by [`IndexedRecord::is_public`].
 fn visible(a: &str, viewer: &Viewer) -> Frag {
-    let public = format!("(({a}.access_level IS NULL OR {a}.access_level = 'public') AND {a}.private_session = 0)");
     match &viewer.key {
-        None => Frag::new(public, vec![]),
-        Some(k) => Frag::new(format!("({public} OR {a}.owner = ? OR {a}.creator_pubkey = ?)"), vec![text(k), text(k)]),
+        None => Frag::new(format!("{a}.public = 1"), vec![]),
+        Some(k) => Frag::new(format!("({a}.public = 1 OR {a}.owner = ? OR {a}.creator_pubkey = ?)"), vec![text(k), text(k)]),
     }
 }
 
@@ -348,7 +370,7 @@ fn item_exprs(path: &str, items: &[String], substring: bool) -> Vec<Frag> {
         .iter()
         .map(|it| {
             let cond = if substring { "instr(lower(e.value), ?) > 0" } else { "e.value = ?" };
-            Frag::new(format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{path}') e WHERE {cond})"), vec![text(it)])
+            Frag::new(format!("EXISTS (SELECT 1 FROM json_each(rd.doc, '{path}') e WHERE {cond})"), vec![text(it)])
         })
         .collect()
 }
@@ -360,7 +382,7 @@ fn ref_name_exprs(path: &str, items: &[String], viewer: &Viewer) -> Vec<Frag> {
         .map(|it| {
             let vis = visible("x", viewer);
             let mut f = Frag::new(
-                format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{path}') e LEFT JOIN records x ON x.did = e.value AND "),
+                format!("EXISTS (SELECT 1 FROM json_each(rd.doc, '{path}') e LEFT JOIN records x ON x.did = e.value AND "),
                 vec![],
             );
             f.push(vis);
@@ -408,8 +430,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
     let mut by_rank = false;
 
     if !q.include_delete_messages {
-        let list = DELETE_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
-        conds.push(Frag::new(format!("(r.record_type IS NULL OR r.record_type NOT IN ({list}))"), vec![]));
+        conds.push(Frag::new("r.hidden = 0", vec![]));
     }
     if let Some(did) = &q.did {
         conds.push(Frag::new("(r.did = ? OR r.did_tx = ?)", vec![text(did), text(did)]));
@@ -419,22 +440,35 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
     }
     if let Some(v) = &q.did_tx_ref {
         conds.push(Frag::new(
-            "EXISTS (SELECT 1 FROM json_tree(r.doc, '$.data') t WHERE t.type = 'text' AND substr(t.value, 1, ?) = ?)",
+            "EXISTS (SELECT 1 FROM json_tree(rd.doc, '$.data') t WHERE t.type = 'text' AND substr(t.value, 1, ?) = ?)",
             vec![Sql::Integer(v.chars().count() as i64), text(v)],
         ));
     }
     if let Some(u) = &q.url {
         conds.push(Frag::new(
-            "(json_extract(r.doc, '$.data.basic.url') = ? OR json_extract(r.doc, '$.data.basic.webUrl') = ?)",
+            "(json_extract(rd.doc, '$.data.basic.url') = ? OR json_extract(rd.doc, '$.data.basic.webUrl') = ?)",
             vec![text(u), text(u)],
         ));
     }
-    if let Some(t) = &q.record_type {
-        conds.push(Frag::new("r.record_type_lc = ?", vec![text(&t.to_lowercase())]));
+    // The domain filters apply to their own record type, as in the original
+    // (which ignored them elsewhere); saying so lets the store use the type index.
+    let implied = if q.equipment.is_some() || q.exercise_type.is_some() {
+        Some("exercise")
+    } else if q.cuisine.is_some() || q.ingredient_names.is_some() {
+        Some("recipe")
+    } else if q.exercise_names.is_some() || q.exercise_dids.is_some() {
+        Some("workout")
+    } else if q.model.is_some() {
+        Some("modelprovider")
+    } else {
+        None
+    };
+    if let Some(t) = q.record_type.as_deref().map(str::to_lowercase).or(implied.map(str::to_owned)) {
+        conds.push(Frag::new("r.record_type_lc = ?", vec![text(&t)]));
     }
     if let Some(t) = &q.template {
         conds.push(Frag::new(
-            "EXISTS (SELECT 1 FROM json_each(r.doc, '$.data') t WHERE instr(lower(t.key), ?) > 0)",
+            "EXISTS (SELECT 1 FROM json_each(rd.doc, '$.data') t WHERE instr(lower(t.key), ?) > 0)",
             vec![text(&t.to_lowercase())],
         ));
     }
@@ -454,7 +488,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
         let quoted: Vec<String> = items.iter().map(|t| format!("\"{}\"*", t.replace('"', "\"\""))).collect();
         let expr = quoted.join(if *mode == MatchMode::And { " AND " } else { " OR " });
         from = Frag::new(
-            "records r JOIN (SELECT rowid AS fid, bm25(records_fts, 3.0, 2.0, 1.0) AS rank FROM records_fts WHERE records_fts MATCH ?) f ON f.fid = r.id",
+            "(SELECT rowid AS fid, bm25(records_fts, 3.0, 2.0, 1.0) AS rank FROM records_fts WHERE records_fts MATCH ?) f CROSS JOIN records r ON r.id = f.fid",
             vec![text(&expr)],
         );
         by_rank = !q.sort_explicit;
@@ -502,7 +536,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
                 Scalar::Str(s) if fs.exact => ("lower(e.value) = ?", vec![text(&s.to_lowercase())]),
                 Scalar::Str(s) => ("instr(lower(e.value), ?) > 0", vec![text(&s.to_lowercase())]),
             };
-            let mut f = Frag::new("EXISTS (SELECT 1 FROM json_each(r.doc, ?) e WHERE ", vec![text(&path)]);
+            let mut f = Frag::new("EXISTS (SELECT 1 FROM json_each(rd.doc, ?) e WHERE ", vec![text(&path)]);
             f.push(Frag::new(format!("{cond})"), params));
             conds.push(f);
             let lv = match &fs.value {
@@ -512,7 +546,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
                 Scalar::Bool(b) => b.to_string(),
             };
             scores.push(Frag::new(
-                "coalesce((SELECT MAX(CASE WHEN lower(e.value) = ?2 THEN 1000 WHEN substr(lower(e.value), 1, length(?2)) = ?2 THEN 900 WHEN substr(lower(e.value), -length(?2)) = ?2 THEN 800 WHEN instr(lower(e.value), ?2) > 0 THEN 600 ELSE 0 END) FROM json_each(r.doc, ?1) e), 0)"
+                "coalesce((SELECT MAX(CASE WHEN lower(e.value) = ?2 THEN 1000 WHEN substr(lower(e.value), 1, length(?2)) = ?2 THEN 900 WHEN substr(lower(e.value), -length(?2)) = ?2 THEN 800 WHEN instr(lower(e.value), ?2) > 0 THEN 600 ELSE 0 END) FROM json_each(rd.doc, ?1) e), 0)"
                     .replace("?2", "?").replace("?1", "?"),
                 // positional, in text order: the value six times, then the path
                 vec![text(&lv), text(&lv), text(&lv), text(&lv), text(&lv), text(&lv), text(&path)],
@@ -529,7 +563,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
             Scalar::Float(f) => ("e.value = ?", vec![Sql::Real(*f)]),
             Scalar::Str(s) => ("e.value = ?", vec![text(s)]),
         };
-        let mut f = Frag::new("EXISTS (SELECT 1 FROM json_each(r.doc, ?) e WHERE ", vec![text(&p)]);
+        let mut f = Frag::new("EXISTS (SELECT 1 FROM json_each(rd.doc, ?) e WHERE ", vec![text(&p)]);
         f.push(Frag::new(format!("{cond})"), params));
         conds.push(f);
     }
@@ -547,7 +581,7 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
         if exprs.is_empty() {
             conds.push(Frag::new("0", vec![])); // only unknown/invisible DIDs were given
         } else {
-            let none = "(json_type(r.doc, '$.data.exercise.equipmentRequired') IS NULL OR json_array_length(r.doc, '$.data.exercise.equipmentRequired') = 0 AND json_type(r.doc, '$.data.exercise.equipmentRequired') = 'array')";
+            let none = "(json_type(rd.doc, '$.data.exercise.equipmentRequired') IS NULL OR json_array_length(rd.doc, '$.data.exercise.equipmentRequired') = 0 AND json_type(rd.doc, '$.data.exercise.equipmentRequired') = 'array')";
             let matched = if f.mode == MatchMode::Or {
                 // OR mode: an exercise that needs no equipment is a full match
                 let mut m = Frag::new(format!("(CASE WHEN {none} THEN {} ELSE ", exprs.len()), vec![]);
@@ -593,8 +627,13 @@ fn plan(q: &RecordQuery, viewer: &Viewer, equipment_names: &[String]) -> Plan {
         scored.push(Scored { key: "exerciseScore", count_key: "exerciseMatchedCount", matched: sum(&exprs), n: exprs.len() });
     }
     if let Some(h) = q.has_audio {
-        let a = "(coalesce(json_array_length(r.doc, '$.data.post.audioItems'), 0) > 0 OR coalesce(json_array_length(r.doc, '$.data.basic.audioItems'), 0) > 0)";
+        let a = "(coalesce(json_array_length(rd.doc, '$.data.post.audioItems'), 0) > 0 OR coalesce(json_array_length(rd.doc, '$.data.basic.audioItems'), 0) > 0)";
         conds.push(Frag::new(if h { a.to_owned() } else { format!("NOT {a}") }, vec![]));
+    }
+    // Join the documents only when an expression reads them.
+    let needs_doc = conds.iter().chain(scored.iter().map(|s| &s.matched)).chain(field_score.iter().map(|f| &f.0)).any(|f| f.sql.contains("rd.doc"));
+    if needs_doc {
+        from.sql.push_str(" JOIN record_docs rd ON rd.id = r.id");
     }
     Plan { from, filter: Frag::join(conds, " AND "), scored, match_count, field_score, by_rank }
 }
@@ -659,9 +698,9 @@ impl Plan {
             };
             (key.unwrap_or_else(|| "NULL".into()), dir)
         };
-        let dir_sql = if dir == Dir::Asc { "ASC" } else { "DESC" };
-        // Missing values sort last either way (as Elasticsearch did); ties by newest row.
-        let order = format!("{key} IS NULL, {key} {dir_sql}, id DESC");
+        // Missing values sort last either way (as Elasticsearch did); ties by newest
+        // row. SQLite orders NULLs first, so DESC needs nothing and can walk an index.
+        let order = if dir == Dir::Asc { format!("{key} IS NULL, {key} ASC, id DESC") } else { format!("{key} DESC, id DESC") };
         let mut cte = Frag::new("WITH m0 AS (", vec![]);
         cte.push(inner);
         cte.sql.push(')');
@@ -716,10 +755,12 @@ fn search_blocking(conn: &Connection, q: &RecordQuery, viewer: &Viewer) -> Resul
 
     let mut count = cte.clone();
     count.sql.push_str(" SELECT COUNT(*) FROM m");
+    let started = std::time::Instant::now();
     let total: i64 = conn
         .prepare_cached(&count.sql)
         .and_then(|mut s| s.query_row(params_from_iter(count.params), |r| r.get(0)))
         .map_err(backend)?;
+    tracing::trace!(sql = %count.sql, ms = started.elapsed().as_secs_f64() * 1e3, "count");
 
     let mut page = cte;
     let mut cols = String::from("m.did, rec.doc");
@@ -733,11 +774,12 @@ fn search_blocking(conn: &Connection, q: &RecordQuery, viewer: &Viewer) -> Resul
         cols.push_str(", m.fs");
     }
     page.sql.push_str(&format!(
-        " SELECT {cols} FROM m JOIN records rec ON rec.id = m.id ORDER BY {} LIMIT ? OFFSET ?",
+        " SELECT {cols} FROM m JOIN record_docs rec ON rec.id = m.id ORDER BY {} LIMIT ? OFFSET ?",
         order.replace("id DESC", "m.id DESC").replace("s_", "m.s_")
     ));
     page.params.push(Sql::Integer(q.limit as i64));
     page.params.push(Sql::Integer(q.offset() as i64));
+    tracing::trace!(sql = %page.sql, "page");
     let mut stmt = conn.prepare_cached(&page.sql).map_err(backend)?;
     let mut rows = stmt.query(params_from_iter(page.params)).map_err(backend)?;
     let mut out = Vec::with_capacity(q.limit as usize);
@@ -828,7 +870,7 @@ impl RecordStore for SqliteStore {
             for chunk in dids.chunks(FETCH_CHUNK) {
                 let ph = vec!["?"; chunk.len()].join(",");
                 let mut sql = Frag::new(
-                    format!("SELECT r.did, r.doc FROM records r WHERE r.did IN ({ph}) AND "),
+                    format!("SELECT r.did, rd.doc FROM records r JOIN record_docs rd ON rd.id = r.id WHERE r.did IN ({ph}) AND "),
                     chunk.iter().map(|d| text(d)).collect(),
                 );
                 sql.push(visible("r", &viewer));
@@ -850,10 +892,19 @@ impl RecordStore for SqliteStore {
     async fn stats(&self, viewer: &Viewer) -> Result<Stats, StoreError> {
         let viewer = viewer.clone();
         self.read(move |c| {
-            let vis = visible("r", &viewer);
-            let total: i64 = c
-                .query_row(&format!("SELECT COUNT(*) FROM records r WHERE {}", vis.sql), params_from_iter(vis.params.clone()), |r| r.get(0))
+            // Two index-only counts: everything public, plus the viewer's own non-public.
+            let mut total: i64 = c
+                .query_row("SELECT COUNT(*) FROM records WHERE hidden IN (0, 1) AND public = 1", [], |r| r.get(0))
                 .map_err(backend)?;
+            if let Some(k) = &viewer.key {
+                total += c
+                    .query_row(
+                        "SELECT COUNT(*) FROM records WHERE public = 0 AND (owner = ?1 OR creator_pubkey = ?1)",
+                        [k],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map_err(backend)?;
+            }
             let latest: Option<i64> = c
                 .query_row(
                     "SELECT MAX(in_block) FROM records WHERE status IS NULL OR status NOT LIKE 'pending%'",
