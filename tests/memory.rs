@@ -4,26 +4,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-struct Oipd(Child);
-
-impl Drop for Oipd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
+use common::Oipd;
 
 async fn burst(client: &reqwest::Client, url: &str, n: usize, concurrency: usize, want_len: usize) {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -52,35 +35,16 @@ async fn gif_workload_memory_is_flat() {
     let size = oipd::demo::write_gif(&gif, 7, 1 << 20).unwrap() as usize;
     assert!(size >= 1 << 20);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_oipd"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Oipd(child);
-    let pid = server.0.id();
+    let server = Oipd::serve(&dir.path().join("data"), &[]);
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if client.get(format!("{base}/api/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(up, "server started");
+    let base = server.url("");
     let url = format!("{base}/media/fitnessally/bench.gif");
 
-    let start_kb = rss_kb(pid);
+    let start_kb = server.rss_kb();
     burst(&client, &url, 1000, 50, size).await;
-    let first_kb = rss_kb(pid);
+    let first_kb = server.rss_kb();
     burst(&client, &url, 1000, 50, size).await;
-    let second_kb = rss_kb(pid);
+    let second_kb = server.rss_kb();
     eprintln!(
         "RSS: idle {:.1} MB, after 1000 {:.1} MB, after 2000 {:.1} MB",
         start_kb as f64 / 1024.0,

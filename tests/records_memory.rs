@@ -3,28 +3,14 @@
 //! The answer streams: resident memory may grow by the compressed set of distinct
 //! records it expands (a few MB), never by the answer's size.
 
+mod common;
+
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Oipd(Child);
-
-impl Drop for Oipd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+use common::{rss_kb, Oipd};
 
 /// A plain blocking client that reads the body in pieces and keeps none of it.
 fn get(url: &str) -> (u16, u64) {
@@ -54,27 +40,9 @@ fn get(url: &str) -> (u16, u64) {
 #[test]
 fn a_100_mb_resolved_answer_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_oipd"))
-        .args(["serve", "--demo", "--demo-scale", "13", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Oipd(child);
-    let pid = server.0.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(up, "server started");
+    let server = Oipd::serve(&dir.path().join("data"), &["--demo", "--demo-scale", "13"]);
+    let pid = server.pid();
+    let base = server.url("");
     // warm up: the store, the runtime's threads, a small resolution
     assert_eq!(get(&format!("{base}/api/records?recordType=workout&resolveDepth=2&limit=20")).0, 200);
     std::thread::sleep(Duration::from_millis(1500));

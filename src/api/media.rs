@@ -124,14 +124,7 @@ pub async fn get(
     req: Request,
 ) -> Result<Response, ApiError> {
     super::get_or_head(req.method())?;
-    let item = find(&st, &media_id).await?;
-    let default = st.media.default_access();
-    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
-    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
-    authorize(level, owner, user.as_ref()).map_err(|denied| match denied {
-        Denied::Anonymous => ApiError::Unauthorized("Authentication required for private media"),
-        Denied::NotOwner => ApiError::Forbidden("Access denied: not the owner".into()),
-    })?;
+    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), &FETCH_DENIALS).await?;
     let content_type = item
         .manifest
         .as_ref()
@@ -158,14 +151,7 @@ pub async fn info(
     MaybeUser(user): MaybeUser,
 ) -> ApiResult<Json<Value>> {
     super::get_or_head(&method)?;
-    let item = find(&st, &media_id).await?;
-    let default = st.media.default_access();
-    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
-    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
-    authorize(level, owner, user.as_ref()).map_err(|denied| match denied {
-        Denied::Anonymous => ApiError::Unauthorized("Authentication required"),
-        Denied::NotOwner => ApiError::Forbidden("Access denied".into()),
-    })?;
+    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), &INFO_DENIALS).await?;
     let manifest = item.manifest.unwrap_or_else(|| Manifest {
         media_id: media_id.to_ascii_lowercase(),
         original_name: String::new(),
@@ -176,7 +162,7 @@ pub async fn info(
         http_url: String::new(),
         created_at: String::new(),
         user_public_key: None,
-        access_level: Some(default.as_str().into()),
+        access_level: Some(level.as_str().into()),
         extra: Default::default(),
     });
     let mut v = serde_json::to_value(manifest).map_err(ApiError::internal)?;
@@ -185,6 +171,34 @@ pub async fn info(
         o.insert("seedingInfo".into(), Value::Null);
     }
     Ok(Json(v))
+}
+
+/// The original's wording of a refusal, per route: (anonymous, other user).
+struct Denials {
+    anonymous: &'static str,
+    not_owner: &'static str,
+}
+
+const FETCH_DENIALS: Denials =
+    Denials { anonymous: "Authentication required for private media", not_owner: "Access denied: not the owner" };
+const INFO_DENIALS: Denials = Denials { anonymous: "Authentication required", not_owner: "Access denied" };
+
+/// Look an item up and apply the access rule; returns it with its effective level.
+async fn find_authorized(
+    st: &SharedState,
+    media_id: &str,
+    user: Option<&User>,
+    words: &Denials,
+) -> ApiResult<(StoredMedia, AccessLevel)> {
+    let item = find(st, media_id).await?;
+    let default = st.media.default_access();
+    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
+    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
+    authorize(level, owner, user).map_err(|denied| match denied {
+        Denied::Anonymous => ApiError::Unauthorized(words.anonymous),
+        Denied::NotOwner => ApiError::Forbidden(words.not_owner.into()),
+    })?;
+    Ok((item, level))
 }
 
 async fn find(st: &SharedState, media_id: &str) -> ApiResult<StoredMedia> {

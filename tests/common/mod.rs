@@ -253,3 +253,63 @@ pub fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
     }
     parts
 }
+
+/// The real `oipd` binary as a child process, killed on drop.
+pub struct Oipd {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Oipd {
+    /// `oipd serve --listen 127.0.0.1:<free port> --data-dir <data_dir> <extra...>`,
+    /// returned once it accepts connections.
+    pub fn serve(data_dir: &Path, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let me = Oipd { child, port };
+        for _ in 0..1200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return me;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("oipd did not start on port {port}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Resident memory of the server, kB (`VmRSS`).
+    pub fn rss_kb(&self) -> u64 {
+        rss_kb(self.pid())
+    }
+}
+
+impl Drop for Oipd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of a process, kB (0 once it is gone).
+pub fn rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
