@@ -114,6 +114,32 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_MAX_RECORD_STREAMS", default_value_t = 16)]
     pub max_record_streams: usize,
 
+    /// Memory sampler interval, milliseconds (the original's variable; ≥ 1000).
+    #[arg(long, env = "MEMORY_MONITOR_INTERVAL", default_value_t = 60_000)]
+    pub memory_monitor_interval: u64,
+
+    /// Memory budget in MB: `/api/health/memory` reports `warning` past
+    /// `MEMORY_WARNING_THRESHOLD` % of it and `critical` past 90 %.
+    #[arg(long, env = "OIPD_MEMORY_BUDGET_MB", default_value_t = 2048)]
+    pub memory_budget_mb: u64,
+
+    /// Percent of the memory budget at which status becomes `warning` (the original's variable).
+    #[arg(long, env = "MEMORY_WARNING_THRESHOLD", default_value_t = 80)]
+    pub memory_warning_threshold: u64,
+
+    /// Admin token (`Authorization: Bearer <token>`) for `/debug/pprof/heap`, and
+    /// for `/metrics` when `--metrics-require-admin`. Unset: those stay closed.
+    #[arg(long, env = "OIPD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Require the admin token on `/metrics` (default: open, like most exporters).
+    #[arg(long, env = "OIPD_METRICS_REQUIRE_ADMIN")]
+    pub metrics_require_admin: bool,
+
+    /// Mount `/__test/*` routes that allocate on purpose (tests only; never in production).
+    #[arg(long, env = "OIPD_TEST_ROUTES", hide = true)]
+    pub test_routes: bool,
+
     /// Bound: open client connections. Past it, new connections wait in the
     /// kernel's accept backlog until one closes.
     #[arg(long, env = "OIPD_MAX_CONNECTIONS", default_value_t = 4096)]
@@ -154,6 +180,10 @@ impl ServeConfig {
         self.generate_media_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("generated"))
+    }
+
+    pub fn memory_interval(&self) -> Duration {
+        Duration::from_millis(self.memory_monitor_interval.max(1000))
     }
 
     pub fn stream_wait(&self) -> Duration {

@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
-/// jemalloc: returns freed memory to the OS, keeps fragmentation low across the
-/// runtime's threads, and exposes exact statistics.
+/// jemalloc (returns freed memory to the OS, low fragmentation across the
+/// runtime's threads, exact statistics), wrapped so every allocation is charged
+/// to the route that made it (see `oipd::memory::track`).
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: oipd::memory::track::TrackingAlloc<tikv_jemallocator::Jemalloc> =
+    oipd::memory::track::TrackingAlloc(tikv_jemallocator::Jemalloc);
 
 /// jemalloc's options, read at its first allocation. Defaults keep freed pages for
 /// 10 s in each of 4×cores arenas, which shows up as resident memory that is no
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Import { data_dir, files } => match import(&data_dir, &files) {
+        Command::Import { data_dir, files } => match import(data_dir, files) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("oipd import: {e}");
@@ -91,23 +93,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn import(data_dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    std::fs::create_dir_all(data_dir)?;
-    let store = oipd::store::sqlite::SqliteStore::open(&oipd::store::sqlite::SqliteStore::path_in(data_dir))?;
-    let summary = oipd::records::import::import_files(&store, files, true)?;
+fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(&data_dir)?;
+    let rt = oipd::runtime()?;
+    let store = oipd::store::open(&data_dir)?;
+    let handle = rt.handle().clone();
+    let summary = rt.block_on(rt.spawn_blocking(move || {
+        oipd::records::import::import_files(&*store, &handle, &files, true)
+    }))??;
     print!("{summary}");
     Ok(())
 }
 
 /// `--demo`: GIFs under the web root and FitnessAlly records in the store.
-fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let web = cfg.web_dir();
     std::fs::create_dir_all(&web)?;
-    oipd::demo::ensure_demo_gifs(&web)?;
+    tokio::task::spawn_blocking(move || oipd::demo::ensure_demo_gifs(&web)).await??;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let store = oipd::store::sqlite::SqliteStore::open(&oipd::store::sqlite::SqliteStore::path_in(&cfg.data_dir))?;
+    let store = oipd::store::open(&cfg.data_dir)?;
     let bar = indicatif::ProgressBar::new_spinner();
-    let n = oipd::records::demo::seed_if_empty(&store, cfg.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}")))?;
+    let n = oipd::records::demo::seed_if_empty(&*store, cfg.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}"))).await?;
     bar.finish_and_clear();
     if n > 0 {
         println!("Seeded {n} demo records (scale {}).", cfg.demo_scale);
@@ -120,8 +126,7 @@ fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync
     rt.block_on(async move {
         let demo = cfg.demo;
         if demo {
-            let c = cfg.clone();
-            tokio::task::spawn_blocking(move || seed_demo(&c)).await??;
+            seed_demo(&cfg).await?;
         }
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;

@@ -87,6 +87,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    let sampler_task = tokio::spawn(sample_memory(state.clone()));
     let limit = state.connections.slots.clone();
     tokio::pin!(shutdown);
 
@@ -121,11 +122,25 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         });
     }
     drop(listener);
+    sampler_task.abort();
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// The sampler loop: one sample at start, then one per interval.
+async fn sample_memory(state: SharedState) {
+    let mut tick = tokio::time::interval(state.sampler.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = crate::memory::track::spawn_blocking(crate::memory::sampler::Sample::now).await;
+        if let Ok(s) = s {
+            state.sampler.push(s);
+        }
     }
 }
 

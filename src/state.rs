@@ -15,7 +15,6 @@ use crate::http::file::FileServer;
 use crate::http::stream_limit::{Labels, StreamLimiter, FILE_STREAMS};
 use crate::records::resolve::ResolveLimits;
 use crate::records::service::RecordsService;
-use crate::store::sqlite::SqliteStore;
 use crate::media::{AccessLevel, MediaStore};
 use crate::server::ConnectionLimit;
 
@@ -41,6 +40,7 @@ pub struct AppState {
     /// Canonical generate-media dir, served under `/api/generate/media`.
     pub generate_root: PathBuf,
     pub connections: Arc<ConnectionLimit>,
+    pub sampler: Arc<crate::memory::sampler::Sampler>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -94,11 +94,11 @@ impl AppState {
             streams,
             config.max_ranges,
         ));
-        let db_path = SqliteStore::path_in(&config.data_dir);
-        let store = SqliteStore::open(&db_path)
-            .map_err(|e| StartError::Io(format!("opening {}", db_path.display()), std::io::Error::other(e.to_string())))?;
+        let store = crate::store::open(&config.data_dir).map_err(|e| {
+            StartError::Io(format!("opening the record store in {}", config.data_dir.display()), std::io::Error::other(e.to_string()))
+        })?;
         let records = Arc::new(RecordsService::new(
-            Arc::new(store),
+            store,
             StreamLimiter::new(
                 RECORD_STREAMS,
                 config.max_record_streams,
@@ -114,7 +114,10 @@ impl AppState {
             config.max_resolve_depth,
         ));
         let connections = Arc::new(ConnectionLimit::new(config.max_connections));
+        let sampler = Arc::new(crate::memory::sampler::Sampler::new(config.memory_interval()));
         let mut bounds = Bounds::default();
+        bounds.register(sampler.clone());
+        bounds.register(Arc::new(crate::memory::RouteSlots));
         bounds.register(files.clone());
         bounds.register(records.clone());
         bounds.register(connections.clone());
@@ -132,6 +135,7 @@ impl AppState {
             web_root,
             generate_root,
             connections,
+            sampler,
             bounds,
             started: Instant::now(),
             immutable_cc,

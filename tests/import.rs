@@ -6,12 +6,34 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use oipd::records::import::import_files;
-use oipd::store::sqlite::SqliteStore;
+use std::sync::Arc;
+
+use oipd::records::import::{import_files, ImportError, ImportSummary};
+use oipd::store::RecordStore;
 use serde_json::{json, Value};
 
 fn rec(i: u32) -> Value {
     record(&format!("did:arweave:imp{i}"), "post", &format!("Post {i}"), json!({"post": {"articleText": "t"}}))
+}
+
+/// A store on its own runtime, as `oipd import` uses it.
+struct Store {
+    rt: tokio::runtime::Runtime,
+    store: Arc<dyn RecordStore>,
+}
+
+impl Store {
+    fn open(dir: &Path) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let store = oipd::store::open(dir).unwrap();
+        Store { rt, store }
+    }
+    fn import(&self, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {
+        import_files(&*self.store, self.rt.handle(), files, false)
+    }
+    fn count(&self) -> u64 {
+        self.rt.block_on(self.store.count_all()).unwrap()
+    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -23,7 +45,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn every_format_imports_and_reimport_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&tmp.path().join("oipd.sqlite")).unwrap();
+    let store = Store::open(tmp.path());
     let array = write(tmp.path(), "a.json", &serde_json::to_string(&vec![rec(1), rec(2)]).unwrap());
     let ndjson = write(tmp.path(), "b.ndjson", &format!("{}\n\n{}\n", rec(3), rec(4)));
     let es = json!({"took": 3, "hits": {"total": {"value": 2}, "hits": [
@@ -41,27 +63,27 @@ fn every_format_imports_and_reimport_changes_nothing() {
         ),
     );
     let files = vec![array, ndjson, es, dump];
-    let s = import_files(&store, &files, false).unwrap();
+    let s = store.import(&files).unwrap();
     assert_eq!((s.imported, s.updated, s.unchanged, s.skipped), (7, 0, 0, 1), "{s}");
     assert!(s.skips[0].contains("d.ndjson:line 2") && s.skips[0].contains("creatorregistrations"), "{:?}", s.skips);
-    assert_eq!(store.count_all_blocking().unwrap(), 7);
+    assert_eq!(store.count(), 7);
 
-    let again = import_files(&store, &files, false).unwrap();
+    let again = store.import(&files).unwrap();
     assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, 7), "idempotent");
 
     // a changed document updates in place
     let mut r = rec(1);
     r["data"]["basic"]["name"] = json!("Renamed");
     let f = write(tmp.path(), "e.json", &serde_json::to_string(&vec![r]).unwrap());
-    let s = import_files(&store, &[f], false).unwrap();
+    let s = store.import(&[f]).unwrap();
     assert_eq!((s.imported, s.updated), (0, 1));
-    assert_eq!(store.count_all_blocking().unwrap(), 7);
+    assert_eq!(store.count(), 7);
 }
 
 #[test]
 fn bad_documents_are_skipped_with_positions() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&tmp.path().join("oipd.sqlite")).unwrap();
+    let store = Store::open(tmp.path());
     let text = format!(
         "{}\n{{not json\n{}\n{}\n{}\n",
         rec(1),
@@ -70,20 +92,20 @@ fn bad_documents_are_skipped_with_positions() {
         rec(2)
     );
     let f = write(tmp.path(), "bad.ndjson", &text);
-    let s = import_files(&store, &[f], false).unwrap();
+    let s = store.import(&[f]).unwrap();
     assert_eq!((s.imported, s.skipped), (2, 3), "{s}");
     assert!(s.skips[0].contains("line 2") && s.skips[0].contains("invalid JSON"), "{:?}", s.skips);
     assert!(s.skips[1].contains("line 3") && s.skips[1].contains("oip"), "{:?}", s.skips);
     assert!(s.skips[2].contains("line 4") && s.skips[2].contains("did"), "{:?}", s.skips);
     // arrays: a non-document element is skipped, the rest imported
     let f = write(tmp.path(), "arr.json", &format!("[{}, 42, {}]", rec(3), rec(4)));
-    let s = import_files(&store, &[f], false).unwrap();
+    let s = store.import(&[f]).unwrap();
     assert_eq!((s.imported, s.skipped), (2, 1));
     assert!(s.skips[0].contains("element 1"));
     // garbage file: a clear error, nothing written
     let f = write(tmp.path(), "garbage.txt", "hello");
-    assert!(import_files(&store, &[f], false).is_err());
-    assert_eq!(store.count_all_blocking().unwrap(), 4);
+    assert!(store.import(&[f]).is_err());
+    assert_eq!(store.count(), 4);
 }
 
 #[test]
@@ -101,6 +123,5 @@ fn the_cli_imports_and_prints_a_summary() {
     assert!(stdout.contains("imported 2 new"), "{stdout}");
     assert!(stdout.contains("skipped 1"), "{stdout}");
     assert!(stdout.contains("line 3"), "{stdout}");
-    let store = SqliteStore::open(&tmp.path().join("data/oipd.sqlite")).unwrap();
-    assert_eq!(store.count_all_blocking().unwrap(), 2);
+    assert_eq!(Store::open(&tmp.path().join("data")).count(), 2);
 }

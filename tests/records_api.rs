@@ -113,7 +113,7 @@ async fn response_shape_and_real_totals() {
 #[tokio::test]
 async fn totals_are_not_capped() {
     let t = TestServer::start().await;
-    let n = t.seed_demo(9);
+    let n = t.seed_demo(9).await;
     assert!(n > 5000);
     let (_, v) = t.get_json("/api/records?limit=1", None).await;
     assert_eq!(v["totalRecords"], n - 1, "all but the private profile");
@@ -198,7 +198,7 @@ async fn scores_and_score_sorting() {
 #[tokio::test]
 async fn sorting_is_over_the_whole_result_set() {
     let t = TestServer::start().await;
-    t.seed_demo(1);
+    t.seed_demo(1).await;
     for sort in ["date:asc", "date:desc", "inArweaveBlock:asc", "scheduleDate:asc", "recordType:asc", "indexedAt:desc"] {
         let key = |r: &Value| -> Value {
             match sort.split(':').next().unwrap() {
@@ -438,8 +438,13 @@ async fn templates_endpoint() {
         json!({"_index": "templates", "_id": "did:arweave:T2", "_source": {"data": {"TxId": "T2", "template": "recipe", "fieldsInTemplate": {}}, "oip": {"did": "did:arweave:T2", "inArweaveBlock": 20}}}),
     ];
     std::fs::write(&f, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
-    let store = oipd::store::sqlite::SqliteStore::open(&t.dir.path().join("data/oipd.sqlite")).unwrap();
-    let s = oipd::records::import::import_files(&store, &[f], false).unwrap();
+    let store = oipd::store::open(&t.dir.path().join("data")).unwrap();
+    let s = tokio::task::spawn_blocking(move || {
+        oipd::records::import::import_files(&*store, &tokio::runtime::Handle::current(), &[f], false)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(s.templates, 2);
     let (_, v) = t.get_json("/api/templates", None).await;
     assert_eq!(v["message"], "Templates retreived successfully");

@@ -205,7 +205,7 @@ async fn find(st: &SharedState, media_id: &str) -> ApiResult<StoredMedia> {
     let id = MediaId::parse(media_id)
         .ok_or_else(|| ApiError::BadRequest("Invalid mediaId: expected 64 hexadecimal characters".into()))?;
     let st = st.clone();
-    tokio::task::spawn_blocking(move || st.media.lookup(&id))
+    crate::memory::track::spawn_blocking(move || st.media.lookup(&id))
         .await
         .map_err(ApiError::internal)??
         .ok_or(ApiError::NotFound("Media not found"))

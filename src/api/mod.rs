@@ -7,6 +7,7 @@ pub mod health;
 pub mod media;
 pub mod records;
 pub mod static_media;
+pub mod test_routes;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +27,18 @@ pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 pub fn router(state: SharedState) -> Router {
     let upload_limit = (state.config.upload_max_bytes + MULTIPART_OVERHEAD) as usize;
+    let test_routes = if state.config.test_routes {
+        Router::new()
+            .route("/__test/alloc", get(test_routes::alloc))
+            .route("/__test/leak", get(test_routes::leak))
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/api/health", get(health::health))
         .route("/api/health/memory", get(health::memory))
+        .route("/api/health/memory/analyze", get(health::analyze))
+        .route("/metrics", get(health::metrics))
         .route("/media/{*path}", any(static_media::web))
         .route("/api/generate/media", any(static_media::generate_by_query))
         .route("/api/generate/media/{*path}", any(static_media::generate))
@@ -52,6 +62,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/templates", get(records::templates))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
+        .merge(test_routes)
+        .route_layer(axum::middleware::from_fn(track_request))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
@@ -73,6 +85,19 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// Charge everything a request allocates — in its handler, its body and the
+/// blocking work they start — to its route template, and record its status,
+/// latency and bytes.
+async fn track_request(req: Request, next: axum::middleware::Next) -> Response {
+    use crate::memory::track::{Tracked, TrackedBody};
+    let template = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+    let route = crate::memory::track::route_id(&format!("{} {}", req.method(), template));
+    let started = std::time::Instant::now();
+    let (resp, bytes) = Tracked::new(next.run(req), route).await;
+    crate::memory::metrics::record_response(route, resp.status().as_u16(), started.elapsed());
+    resp.map(|body| axum::body::Body::new(TrackedBody::new(body, route, bytes)))
 }
 
 async fn not_found() -> Response {

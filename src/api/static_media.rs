@@ -44,7 +44,7 @@ async fn serve(st: &SharedState, root: &Path, raw: &str, req: Request) -> Result
     super::get_or_head(req.method())?;
     let root = root.to_path_buf();
     let raw = raw.to_owned();
-    let opened = tokio::task::spawn_blocking(move || -> Result<_, PathError> {
+    let opened = crate::memory::track::spawn_blocking(move || -> Result<_, PathError> {
         let path = safe_path::resolve(&root, &raw)?;
         let file = std::fs::File::open(&path).map_err(|_| PathError::NotFound)?;
         let meta = file.metadata().map_err(|_| PathError::NotFound)?;

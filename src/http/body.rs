@@ -108,7 +108,7 @@ impl Body for FileBody {
                     *offset += n as u64;
                     *len -= n as u64;
                     let file = this.file.clone();
-                    this.pending = Some(tokio::task::spawn_blocking(move || read_chunk(&file, at, n)));
+                    this.pending = Some(crate::memory::track::spawn_blocking(move || read_chunk(&file, at, n)));
                 }
             }
         }

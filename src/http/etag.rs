@@ -172,7 +172,7 @@ impl ContentHashCache {
             return Ok(h.clone());
         }
         let file = file.clone();
-        let hash = tokio::task::spawn_blocking(move || hash_file(&file, size))
+        let hash = crate::memory::track::spawn_blocking(move || hash_file(&file, size))
             .await
             .map_err(std::io::Error::other)??;
         self.lock().put(key, hash.clone());

@@ -275,7 +275,7 @@ impl AsyncUpload {
         }
         let data = self.buf.split().freeze();
         let mut up = self.inner.take().ok_or_else(|| UploadError::Io(io::Error::other("upload already failed")))?;
-        let (up, res) = tokio::task::spawn_blocking(move || {
+        let (up, res) = crate::memory::track::spawn_blocking(move || {
             let r = up.write(&data);
             (up, r)
         })
@@ -288,7 +288,7 @@ impl AsyncUpload {
     pub async fn finish(mut self, new: NewMedia) -> Result<Ingested, UploadError> {
         self.flush().await?;
         let up = self.inner.take().ok_or_else(|| UploadError::Io(io::Error::other("upload already failed")))?;
-        tokio::task::spawn_blocking(move || up.finish(new))
+        crate::memory::track::spawn_blocking(move || up.finish(new))
             .await
             .map_err(|e| UploadError::Io(io::Error::other(e)))?
     }

@@ -1,6 +1,11 @@
 //! Memory figures of the process: the allocator's exact statistics (jemalloc,
 //! when it is the global allocator — the `oipd` binary) and the kernel's view.
 
+pub mod exposition;
+pub mod metrics;
+pub mod sampler;
+pub mod track;
+
 use serde::Serialize;
 
 /// jemalloc's statistics, in bytes (see `man jemalloc`, `stats.*`).
@@ -36,4 +41,46 @@ pub fn allocator_stats() -> Option<AllocatorStats> {
     // In a process where jemalloc is linked but not the global allocator, it has
     // served nothing.
     (s.allocated > 0).then_some(s)
+}
+
+/// The route-slot table of [`track`], as a bound.
+pub struct RouteSlots;
+
+impl crate::bounds::BoundSource for RouteSlots {
+    fn report(&self, out: &mut Vec<crate::bounds::BoundReport>) {
+        out.push(crate::bounds::BoundReport {
+            name: "memory_route_slots",
+            unit: "routes",
+            capacity: track::MAX_ROUTES as u64,
+            fill: track::route_slots_used() as u64,
+            config: "const memory::track::MAX_ROUTES",
+        });
+    }
+}
+
+/// The original's ten categories for a route (first substring hit, in its order).
+pub fn category(route: &str) -> &'static str {
+    let r = route.to_ascii_lowercase();
+    let has = |xs: &[&str]| xs.iter().any(|x| r.contains(x));
+    if has(&["records"]) {
+        "api_records"
+    } else if has(&["voice"]) {
+        "api_voice"
+    } else if has(&["alfred"]) {
+        "api_alfred"
+    } else if has(&["gun_sync", "sync"]) {
+        "gun_sync"
+    } else if has(&["elasticsearch", "es_query"]) {
+        "elasticsearch_query"
+    } else if has(&["graphql"]) {
+        "graphql_query"
+    } else if has(&["media", "gif"]) {
+        "static_media"
+    } else if has(&["deletion", "delete"]) {
+        "gun_deletion"
+    } else if has(&["keepdb", "arweave_check"]) {
+        "keepdb_cycle"
+    } else {
+        "other"
+    }
 }

@@ -208,12 +208,12 @@ pub fn private_profile_did() -> String {
 /// Fill an empty store with the demo records at `scale`, in transactions of
 /// [`super::import::BATCH`]. Returns how many were written (0 if the store already
 /// had records). `progress` is called with the count so far.
-pub fn seed_if_empty(
-    store: &crate::store::sqlite::SqliteStore,
+pub async fn seed_if_empty(
+    store: &dyn crate::store::RecordStore,
     scale: u32,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, crate::store::StoreError> {
-    if store.count_all_blocking()? > 0 {
+    if store.count_all().await? > 0 {
         return Ok(0);
     }
     let mut batch = Vec::with_capacity(super::import::BATCH);
@@ -223,15 +223,14 @@ pub fn seed_if_empty(
             .map_err(|e| crate::store::StoreError::Backend(format!("demo record: {e}")))?;
         batch.push(r);
         if batch.len() == super::import::BATCH {
-            store.upsert_blocking(&batch)?;
             n += batch.len() as u64;
-            batch.clear();
+            store.upsert(std::mem::take(&mut batch)).await?;
             progress(n);
         }
     }
-    store.upsert_blocking(&batch)?;
     n += batch.len() as u64;
+    store.upsert(batch).await?;
     progress(n);
-    store.analyze_blocking()?;
+    store.after_bulk_load().await?;
     Ok(n)
 }

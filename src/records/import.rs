@@ -20,8 +20,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::model::{IndexedRecord, IndexedTemplate, MAX_RECORD_BYTES};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{StoreError, Upserted};
+use crate::store::{RecordStore, StoreError, Upserted};
 
 /// Bound: documents per transaction (and held in memory at once).
 pub const BATCH: usize = 1000;
@@ -74,7 +73,9 @@ enum Doc {
 }
 
 struct Importer<'a> {
-    store: &'a SqliteStore,
+    store: &'a dyn RecordStore,
+    /// Import is synchronous code (parsing, files); store calls run on this runtime.
+    rt: &'a tokio::runtime::Handle,
     summary: ImportSummary,
     records: Vec<(String, IndexedRecord)>,
     templates: Vec<IndexedTemplate>,
@@ -120,7 +121,7 @@ impl Importer<'_> {
     fn flush(&mut self) -> Result<(), ImportError> {
         if !self.records.is_empty() {
             let batch: Vec<IndexedRecord> = self.records.drain(..).map(|(_, r)| r).collect();
-            for u in self.store.upsert_blocking(&batch)? {
+            for u in self.rt.block_on(self.store.upsert(batch))? {
                 match u {
                     Upserted::Inserted => self.summary.imported += 1,
                     Upserted::Updated => self.summary.updated += 1,
@@ -130,7 +131,7 @@ impl Importer<'_> {
         }
         if !self.templates.is_empty() {
             let batch: Vec<IndexedTemplate> = std::mem::take(&mut self.templates);
-            self.summary.templates += self.store.upsert_templates_blocking(&batch)?.len() as u64;
+            self.summary.templates += self.rt.block_on(self.store.upsert_templates(batch))?.len() as u64;
         }
         Ok(())
     }
@@ -150,16 +151,22 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Import `files` into `store`. `progress` draws a bar on stderr (hidden when it
-/// is not a terminal).
-pub fn import_files(store: &SqliteStore, files: &[PathBuf], progress: bool) -> Result<ImportSummary, ImportError> {
+/// Import `files` into `store`, calling it on `rt` (call this from a thread that
+/// may block: a plain thread or `spawn_blocking`). `progress` draws a bar on
+/// stderr (hidden when it is not a terminal).
+pub fn import_files(
+    store: &dyn RecordStore,
+    rt: &tokio::runtime::Handle,
+    files: &[PathBuf],
+    progress: bool,
+) -> Result<ImportSummary, ImportError> {
     let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let bar = if progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut imp = Importer { store, summary: ImportSummary::default(), records: Vec::new(), templates: Vec::new(), file: String::new() };
+    let mut imp = Importer { store, rt, summary: ImportSummary::default(), records: Vec::new(), templates: Vec::new(), file: String::new() };
     let mut done = 0u64;
     for path in files {
         imp.file = path.display().to_string();
@@ -174,7 +181,7 @@ pub fn import_files(store: &SqliteStore, files: &[PathBuf], progress: bool) -> R
         bar.set_message(format!("{} records", imp.summary.imported + imp.summary.updated + imp.summary.unchanged));
     }
     bar.finish_and_clear();
-    store.analyze_blocking()?;
+    rt.block_on(store.after_bulk_load())?;
     Ok(imp.summary)
 }
 

@@ -70,7 +70,7 @@ pub fn streaming_body<G: Send + 'static>(
 ) -> Body {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(RENDER_QUEUE);
     let err_tx = tx.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::memory::track::spawn_blocking(move || {
         let _guard = guard;
         let mut w = ChunkWriter { buf: BytesMut::with_capacity(RENDER_CHUNK), tx };
         let result = produce(&mut w).and_then(|_| w.send());

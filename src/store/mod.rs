@@ -124,4 +124,16 @@ pub trait RecordStore: BoundSource + Send + Sync {
     async fn templates(&self, f: &TemplateFilter) -> Result<(u64, Vec<Box<RawValue>>), StoreError>;
     /// Delete a record by DID; true if it existed.
     async fn delete(&self, did: &str) -> Result<bool, StoreError>;
+    /// All records in the store, regardless of privacy (tools and tests).
+    async fn count_all(&self) -> Result<u64, StoreError>;
+    /// Maintenance after a bulk load (import, demo seeding): refresh the
+    /// planner's statistics.
+    async fn after_bulk_load(&self) -> Result<(), StoreError>;
+}
+
+/// Open the store for a data directory: the embedded SQLite backend
+/// (`<data-dir>/oipd.sqlite`). The one place a backend is chosen.
+pub fn open(data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn RecordStore>, StoreError> {
+    let path = sqlite::SqliteStore::path_in(data_dir);
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(&path)?))
 }

@@ -143,7 +143,7 @@ impl SqliteStore {
             .map_err(|_| StoreError::Busy)?
             .map_err(|_| StoreError::Busy)?;
         let inner = self.inner.clone();
-        let out = tokio::task::spawn_blocking(move || {
+        let out = crate::memory::track::spawn_blocking(move || {
             let conn = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(conn) = conn else { return Err(StoreError::Busy) };
             let r = f(&conn);
@@ -161,7 +161,7 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::memory::track::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut conn)
         })
@@ -169,27 +169,10 @@ impl SqliteStore {
         .map_err(backend)?
     }
 
-    /// Synchronous upsert for the importer (its own thread, its own batching).
+    /// Synchronous upsert (tests seeding a store without a runtime).
     pub fn upsert_blocking(&self, records: &[IndexedRecord]) -> Result<Vec<Upserted>, StoreError> {
         let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         upsert_records(&mut conn, records)
-    }
-
-    pub fn upsert_templates_blocking(&self, templates: &[IndexedTemplate]) -> Result<Vec<Upserted>, StoreError> {
-        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        upsert_templates(&mut conn, templates)
-    }
-
-    /// Gather the planner's statistics (after bulk loads: import, demo seeding).
-    pub fn analyze_blocking(&self) -> Result<(), StoreError> {
-        let conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute_batch("ANALYZE;").map_err(backend)
-    }
-
-    /// Records in the store (all, regardless of privacy): for tools and tests.
-    pub fn count_all_blocking(&self) -> Result<u64, StoreError> {
-        let conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)
     }
 }
 
@@ -972,6 +955,15 @@ impl RecordStore for SqliteStore {
             Ok((total as u64, docs))
         })
         .await
+    }
+
+    async fn count_all(&self) -> Result<u64, StoreError> {
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend))
+            .await
+    }
+
+    async fn after_bulk_load(&self) -> Result<(), StoreError> {
+        self.write(|c| c.execute_batch("ANALYZE;").map_err(backend)).await
     }
 
     async fn delete(&self, did: &str) -> Result<bool, StoreError> {

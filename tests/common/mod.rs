@@ -83,9 +83,9 @@ impl TestServer {
     }
 
     /// Seed the demo records at `scale`.
-    pub fn seed_demo(&self, scale: u32) -> u64 {
-        let store = oipd::store::sqlite::SqliteStore::open(&self.dir.path().join("data/oipd.sqlite")).unwrap();
-        oipd::records::demo::seed_if_empty(&store, scale, |_| {}).unwrap()
+    pub async fn seed_demo(&self, scale: u32) -> u64 {
+        let store = oipd::store::open(&self.dir.path().join("data")).unwrap();
+        oipd::records::demo::seed_if_empty(&*store, scale, |_| {}).await.unwrap()
     }
 
     /// GET a JSON API path, optionally with a bearer token: (status, body).
