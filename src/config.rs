@@ -136,6 +136,23 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_METRICS_REQUIRE_ADMIN")]
     pub metrics_require_admin: bool,
 
+    /// Write `<data-dir>/logs/memory-diagnostics.log` (the original's variable; only `true` enables).
+    #[arg(long, env = "MEMORY_DIAGNOSTICS_ENABLED", default_value = "false")]
+    pub memory_diagnostics: String,
+
+    /// Seconds between PERIODIC lines of the diagnostics log (the original: 60).
+    #[arg(long, env = "OIPD_DIAGNOSTICS_PERIOD_SECS", default_value_t = 60, hide = true)]
+    pub diagnostics_period_secs: u64,
+
+    /// Resident-memory thresholds (MB, comma-separated) that each write one heap
+    /// profile to `<data-dir>/logs/heap-profiles/` when first crossed.
+    #[arg(long, env = "OIPD_HEAP_PROFILE_THRESHOLDS_MB", default_value = "2048,4096,6144,8192,10240")]
+    pub heap_profile_thresholds_mb: String,
+
+    /// Never write heap profiles at thresholds (the original's variable).
+    #[arg(long, env = "DISABLE_HEAP_DUMPS")]
+    pub disable_heap_dumps: bool,
+
     /// Mount `/__test/*` routes that allocate on purpose (tests only; never in production).
     #[arg(long, env = "OIPD_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -180,6 +197,17 @@ impl ServeConfig {
         self.generate_media_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("generated"))
+    }
+
+    pub fn diagnostics_enabled(&self) -> bool {
+        self.memory_diagnostics.trim() == "true"
+    }
+
+    pub fn thresholds_mb(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.heap_profile_thresholds_mb.split(',').filter_map(|t| t.trim().parse().ok()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     pub fn memory_interval(&self) -> Duration {

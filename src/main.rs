@@ -15,9 +15,13 @@ static ALLOC: oipd::memory::track::TrackingAlloc<tikv_jemallocator::Jemalloc> =
 /// longer in use; a server that promises flat memory returns them within ~1 s:
 /// - `background_thread`: purging happens on jemalloc's own thread, not in requests;
 /// - `narenas:4`: fewer caches of free pages (2-core machines gain nothing from 8);
-/// - `dirty_decay_ms:1000`, `muzzy_decay_ms:0`: freed pages go back within a second.
+/// - `dirty_decay_ms:1000`, `muzzy_decay_ms:0`: freed pages go back within a second;
+/// - `prof:true,prof_active:true,lg_prof_sample:19`: the sampling heap profiler is
+///   on (one stack per ~512 KiB allocated), so a profile can be taken at any time
+///   without restarting (`/debug/pprof/heap`, memory thresholds).
 #[export_name = "_rjem_malloc_conf"]
-pub static MALLOC_CONF: &[u8; 70] = b"background_thread:true,narenas:4,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static MALLOC_CONF: &[u8; 115] =
+    b"background_thread:true,narenas:4,dirty_decay_ms:1000,muzzy_decay_ms:0,prof:true,prof_active:true,lg_prof_sample:19\0";
 
 use clap::{Parser, Subcommand};
 use oipd::auth::{Auth, Claims};

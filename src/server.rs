@@ -140,7 +140,36 @@ async fn sample_memory(state: SharedState) {
         let s = crate::memory::track::spawn_blocking(crate::memory::sampler::Sample::now).await;
         if let Ok(s) = s {
             state.sampler.push(s);
+            check_thresholds(&state, s.rss).await;
         }
+    }
+}
+
+/// Write one heap profile per threshold the first time resident memory passes it.
+async fn check_thresholds(state: &SharedState, rss: u64) {
+    use crate::memory::diag::Event;
+    let crossed: Vec<u64> = {
+        let mut t = state.thresholds.lock().unwrap_or_else(|p| p.into_inner());
+        let (hit, rest): (Vec<u64>, Vec<u64>) = t.iter().partition(|mb| rss >= **mb * 1024 * 1024);
+        *t = rest;
+        hit
+    };
+    // Only the highest newly crossed threshold gets a profile (one per check).
+    let Some(mb) = crossed.last().copied() else { return };
+    let dir = state.config.data_dir.join("logs").join("heap-profiles");
+    let name = format!("heapprofile_threshold_{mb}MB_{}.pb.gz", crate::media::store::iso_now().replace([':', '.'], "-"));
+    let event = match crate::memory::profile::write_heap_profile(&dir, &name).await {
+        Ok((file, took)) => {
+            tracing::warn!(threshold_mb = mb, file = %file.display(), pause_ms = took.as_millis() as u64, "resident memory crossed a threshold: heap profile written");
+            Event::Threshold { mb, file, took }
+        }
+        Err(e) => {
+            tracing::warn!(threshold_mb = mb, error = %e, "resident memory crossed a threshold: heap profile failed");
+            Event::ProfileFailed { mb, error: e.to_string() }
+        }
+    };
+    if let Some(d) = &state.diagnostics {
+        d.send(event);
     }
 }
 

@@ -41,6 +41,10 @@ pub struct AppState {
     pub generate_root: PathBuf,
     pub connections: Arc<ConnectionLimit>,
     pub sampler: Arc<crate::memory::sampler::Sampler>,
+    /// The diagnostics log's sender, when `MEMORY_DIAGNOSTICS_ENABLED=true`.
+    pub diagnostics: Option<Arc<crate::memory::diag::Diagnostics>>,
+    /// Heap-profile thresholds (MB) not crossed yet.
+    pub thresholds: std::sync::Mutex<Vec<u64>>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -125,6 +129,13 @@ impl AppState {
         if config.jwt_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("JWT_SECRET is not set: no token will validate, uploads are disabled");
         }
+        let diagnostics = config.diagnostics_enabled().then(|| {
+            crate::memory::diag::start(
+                crate::memory::diag::log_path(&config.data_dir),
+                std::time::Duration::from_secs(config.diagnostics_period_secs.max(1)),
+            )
+        });
+        let thresholds = if config.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         Ok(Arc::new(AppState {
             auth: Arc::new(Auth::new(config.jwt_secret.as_deref())),
             immutable_exts: config.immutable_extension_list(),
@@ -136,6 +147,8 @@ impl AppState {
             generate_root,
             connections,
             sampler,
+            diagnostics,
+            thresholds: std::sync::Mutex::new(thresholds),
             bounds,
             started: Instant::now(),
             immutable_cc,

@@ -173,3 +173,20 @@ pub async fn metrics(State(st): State<SharedState>, headers: HeaderMap) -> Resul
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(resp)
 }
+
+/// `GET /debug/pprof/heap`: a heap profile (pprof, gzipped protobuf), admin only.
+pub async fn pprof_heap(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !is_admin(&st, &headers) {
+        return Err(ApiError::Unauthorized("Admin token required"));
+    }
+    let (bytes, took) = crate::memory::profile::heap_pprof().await.map_err(|e| ApiError::NotImplemented(e.to_string()))?;
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"heap.pb.gz\""));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("dump;dur={}", took.as_secs_f64() * 1e3)) {
+        h.insert(axum::http::HeaderName::from_static("server-timing"), v);
+    }
+    Ok(resp)
+}

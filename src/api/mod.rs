@@ -9,7 +9,7 @@ pub mod records;
 pub mod static_media;
 pub mod test_routes;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -63,7 +63,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
         .merge(test_routes)
-        .route_layer(axum::middleware::from_fn(track_request))
+        .route("/debug/pprof/heap", get(health::pprof_heap))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
@@ -90,14 +91,24 @@ pub fn router(state: SharedState) -> Router {
 /// Charge everything a request allocates — in its handler, its body and the
 /// blocking work they start — to its route template, and record its status,
 /// latency and bytes.
-async fn track_request(req: Request, next: axum::middleware::Next) -> Response {
-    use crate::memory::track::{Tracked, TrackedBody};
+async fn track_request(State(st): State<SharedState>, req: Request, next: axum::middleware::Next) -> Response {
+    use crate::memory::diag::{details, Event, Op};
+    use crate::memory::track::{self, Tracked, TrackedBody};
     let template = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-    let route = crate::memory::track::route_id(&format!("{} {}", req.method(), template));
+    let kind = format!("{} {}", req.method(), template);
+    let route = track::route_id(&kind);
+    // With the diagnostics log on, remember what GROWTH lines need.
+    let diag = st.diagnostics.clone().map(|d| (d, req.uri().query().map(str::to_owned), track::live_bytes(route)));
     let started = std::time::Instant::now();
     let (resp, bytes) = Tracked::new(next.run(req), route).await;
     crate::memory::metrics::record_response(route, resp.status().as_u16(), started.elapsed());
-    resp.map(|body| axum::body::Body::new(TrackedBody::new(body, route, bytes)))
+    let on_done: Option<track::OnDone> = diag.map(|(d, query, live_before)| {
+        Box::new(move |allocated: u64| {
+            let live_delta = track::live_bytes(route) - live_before;
+            d.send(Event::Op(Op { kind, details: details(query.as_deref()), allocated, live_delta }));
+        }) as track::OnDone
+    });
+    resp.map(|body| axum::body::Body::new(TrackedBody::new(body, route, bytes, on_done)))
 }
 
 async fn not_found() -> Response {

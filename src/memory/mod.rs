@@ -1,8 +1,10 @@
 //! Memory figures of the process: the allocator's exact statistics (jemalloc,
 //! when it is the global allocator — the `oipd` binary) and the kernel's view.
 
+pub mod diag;
 pub mod exposition;
 pub mod metrics;
+pub mod profile;
 pub mod sampler;
 pub mod track;
 

@@ -286,6 +286,15 @@ pub fn routes() -> Vec<RouteStats> {
         .collect()
 }
 
+/// A route's live bytes now.
+pub fn live_bytes(route: RouteId) -> i64 {
+    let c = &COUNTERS[route.0 as usize];
+    c.allocated.load(Relaxed) as i64 - c.freed.load(Relaxed) as i64
+}
+
+/// Called with the request's total bytes when its response ends.
+pub type OnDone = Box<dyn FnOnce(u64) + Send>;
+
 /// The used route slots, for `/api/health/memory` bounds.
 pub fn route_slots_used() -> usize {
     names().lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -329,19 +338,24 @@ pin_project_lite::pin_project! {
         inner: B,
         route: RouteId,
         bytes: std::sync::Arc<AtomicU64>,
+        on_done: Option<OnDone>,
     }
     impl<B> PinnedDrop for TrackedBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            record_request(*this.route, this.bytes.load(Relaxed));
+            let bytes = this.bytes.load(Relaxed);
+            record_request(*this.route, bytes);
+            if let Some(f) = this.on_done.take() {
+                f(bytes);
+            }
         }
     }
 }
 
 impl<B> TrackedBody<B> {
     /// `bytes`: the request's counter, holding what its handler allocated.
-    pub fn new(inner: B, route: RouteId, bytes: std::sync::Arc<AtomicU64>) -> Self {
-        TrackedBody { inner, route, bytes }
+    pub fn new(inner: B, route: RouteId, bytes: std::sync::Arc<AtomicU64>, on_done: Option<OnDone>) -> Self {
+        TrackedBody { inner, route, bytes, on_done }
     }
 }
 

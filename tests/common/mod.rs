@@ -264,11 +264,17 @@ impl Oipd {
     /// `oipd serve --listen 127.0.0.1:<free port> --data-dir <data_dir> <extra...>`,
     /// returned once it accepts connections.
     pub fn serve(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::serve_env(data_dir, extra, &[])
+    }
+
+    /// [`Oipd::serve`] with extra environment variables.
+    pub fn serve_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
