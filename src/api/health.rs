@@ -190,3 +190,25 @@ pub async fn pprof_heap(State(st): State<SharedState>, headers: HeaderMap) -> Re
     }
     Ok(resp)
 }
+
+/// `GET /api/health/memory/samples`: the sampler's ring (bounded), oldest first.
+pub async fn samples(State(st): State<SharedState>) -> Json<Value> {
+    Json(json!({"intervalMs": st.sampler.interval.as_millis() as u64, "samples": st.sampler.samples()}))
+}
+
+/// The operator page, compiled into the binary: no CDN, no build step at run time.
+const MEMORY_PAGE: &str = include_str!("assets/memory.html");
+
+/// `GET /admin/memory`: live charts of resident and allocated memory, the
+/// per-route table, and the bounds with their fill.
+pub async fn memory_page() -> Response {
+    let mut resp = (StatusCode::OK, MEMORY_PAGE).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        axum::http::HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"),
+    );
+    resp
+}

@@ -38,6 +38,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/health", get(health::health))
         .route("/api/health/memory", get(health::memory))
         .route("/api/health/memory/analyze", get(health::analyze))
+        .route("/api/health/memory/samples", get(health::samples))
+        .route("/admin/memory", get(health::memory_page))
         .route("/metrics", get(health::metrics))
         .route("/media/{*path}", any(static_media::web))
         .route("/api/generate/media", any(static_media::generate_by_query))

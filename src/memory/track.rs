@@ -169,23 +169,40 @@ pub fn current_route() -> RouteId {
     RouteId(current())
 }
 
-/// `tokio::task::spawn_blocking`, charging the closure's allocations to the
-/// route current where it was started, and to that request's own total.
+/// Where allocations are charged: a route and, within a request, its counter.
+/// Captured where work is handed to another thread, and run there.
+#[derive(Clone)]
+pub struct Scope {
+    route: RouteId,
+    request: Option<std::sync::Arc<AtomicU64>>,
+}
+
+impl Scope {
+    /// The scope of the current thread.
+    pub fn current() -> Self {
+        Scope { route: current_route(), request: REQUEST.try_with(|r| r.borrow().clone()).ok().flatten() }
+    }
+
+    /// Run `f` in this scope: its allocations are charged to the route, and
+    /// added to the request's total before `run` returns.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let before = allocated_here();
+        let out = with_route(self.route, f);
+        if let Some(req) = &self.request {
+            req.fetch_add(allocated_here().wrapping_sub(before), Relaxed);
+        }
+        out
+    }
+}
+
+/// `tokio::task::spawn_blocking`, in the scope of the caller (see [`Scope`]).
 pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let route = current_route();
-    let request = REQUEST.try_with(|r| r.borrow().clone()).ok().flatten();
-    tokio::task::spawn_blocking(move || {
-        let before = allocated_here();
-        let out = with_route(route, f);
-        if let Some(req) = request {
-            req.fetch_add(allocated_here().wrapping_sub(before), Relaxed);
-        }
-        out
-    })
+    let scope = Scope::current();
+    tokio::task::spawn_blocking(move || scope.run(f))
 }
 
 /// Poll `f` as part of the request counted by `req`.

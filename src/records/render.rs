@@ -70,16 +70,21 @@ pub fn streaming_body<G: Send + 'static>(
 ) -> Body {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(RENDER_QUEUE);
     let err_tx = tx.clone();
-    crate::memory::track::spawn_blocking(move || {
+    // Charged to the request; counted before the channel closes, so the count is
+    // complete when the body ends.
+    let scope = crate::memory::track::Scope::current();
+    tokio::task::spawn_blocking(move || {
         let _guard = guard;
         let mut w = ChunkWriter { buf: BytesMut::with_capacity(RENDER_CHUNK), tx };
-        let result = produce(&mut w).and_then(|_| w.send());
+        let result = scope.run(|| produce(&mut w).and_then(|_| w.send()));
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 tracing::error!(error = %e, "rendering a records response failed mid-stream");
                 let _ = err_tx.blocking_send(Err(e));
             }
         }
+        drop(w);
+        drop(err_tx);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Body::from_stream(stream)
