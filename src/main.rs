@@ -6,9 +6,15 @@ use std::process::ExitCode;
 /// jemalloc (returns freed memory to the OS, low fragmentation across the
 /// runtime's threads, exact statistics), wrapped so every allocation is charged
 /// to the route that made it (see `oipd::memory::track`).
+#[cfg(feature = "track-alloc")]
 #[global_allocator]
 static ALLOC: oipd::memory::track::TrackingAlloc<tikv_jemallocator::Jemalloc> =
     oipd::memory::track::TrackingAlloc(tikv_jemallocator::Jemalloc);
+
+/// Plain jemalloc (`--no-default-features`): only to measure tracking's overhead.
+#[cfg(not(feature = "track-alloc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read at its first allocation. Defaults keep freed pages for
 /// 10 s in each of 4×cores arenas, which shows up as resident memory that is no
