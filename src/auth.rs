@@ -44,11 +44,10 @@ pub struct User {
 impl User {
     /// The owner key used for access decisions (`publicKey`, else `publisherPubKey`).
     pub fn public_key(&self) -> Option<&str> {
-        self.claims
-            .public_key
-            .as_deref()
-            .or(self.claims.publisher_pub_key.as_deref())
-            .filter(|k| !k.is_empty())
+        fn non_empty(k: &Option<String>) -> Option<&str> {
+            k.as_deref().filter(|k| !k.is_empty())
+        }
+        non_empty(&self.claims.public_key).or_else(|| non_empty(&self.claims.publisher_pub_key))
     }
 }
 

@@ -98,8 +98,14 @@ async fn reupload_never_changes_owner_or_access() {
     let (s, b) = upload(&t, Some(&token("mallory")), data.clone(), Some("public")).await;
     assert_eq!(s, 200);
     assert_eq!(a["mediaId"], b["mediaId"]);
-    assert_eq!(b["owner"], "alice");
-    assert_eq!(b["access_level"], "private");
+    // nothing of alice's private item is revealed to mallory
+    for k in ["owner", "access_level", "originalName", "mime", "size"] {
+        assert!(b[k].is_null(), "{k} revealed: {b}");
+    }
+    // alice's own re-upload shows her item, unchanged
+    let (_, c) = upload(&t, Some(&token("alice")), data.clone(), Some("public")).await;
+    assert_eq!(c["owner"], "alice");
+    assert_eq!(c["access_level"], "private");
     let id = a["mediaId"].as_str().unwrap();
     let r = get(&t, &format!("/api/media/{id}"), Some(&token("mallory")), &[]).await;
     assert_eq!(r.status(), 403);
@@ -326,4 +332,43 @@ async fn manifestless_media_defaults_to_private() {
     let r = t2.get_raw_path(&format!("/api/media/{id}"), "").await;
     assert_eq!(r.status, 200, "operator opted in to public legacy media");
     assert_eq!(r.body, data);
+}
+
+#[tokio::test]
+async fn uploads_cannot_script_this_origin() {
+    let t = TestServer::start().await;
+    let html = b"<script>alert(document.cookie)</script>".to_vec();
+    let form = Form::new()
+        .part("file", Part::bytes(html).file_name("x.html").mime_str("text/html").unwrap())
+        .text("access_level", "public");
+    let v: Value = reqwest::Client::new()
+        .post(t.url("/api/media/upload"))
+        .bearer_auth(token("a"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = t.get_raw_path(&format!("/api/media/{}", v["mediaId"].as_str().unwrap()), "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-disposition"), Some("attachment"));
+    assert!(r.header("content-security-policy").unwrap().contains("sandbox"));
+    let (_, g) = upload(&t, Some(&token("a")), bytes(100, 77), Some("public")).await;
+    let r = t.get_raw_path(&format!("/api/media/{}", g["mediaId"].as_str().unwrap()), "").await;
+    assert_eq!(r.header("content-type"), Some("image/gif"));
+    assert_eq!(r.header("content-disposition"), None, "images display inline");
+    assert!(r.header("content-security-policy").unwrap().contains("sandbox"));
+}
+
+#[tokio::test]
+async fn an_unreadable_manifest_fails_closed() {
+    let t = TestServer::start_with(|c| c.default_media_access = "public".into()).await;
+    let data = b"bytes with a corrupt manifest".to_vec();
+    let id = sha256_hex(&data);
+    write_file(&t.media_root().join(&id).join("original"), &data);
+    write_file(&t.media_root().join(&id).join("manifest.json"), b"{not json");
+    let r = t.get_raw_path(&format!("/api/media/{id}"), "").await;
+    assert_eq!(r.status, 401, "private, not the (public) default");
 }

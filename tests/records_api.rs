@@ -455,3 +455,22 @@ async fn templates_endpoint() {
     let (_, v) = t.get_json("/api/templates?sortBy=inArweaveBlock:asc", None).await;
     assert_eq!(v["templates"][0]["data"]["template"], "exercise");
 }
+
+#[tokio::test]
+async fn hostile_dates_render_instead_of_panicking() {
+    let t = server().await;
+    let alice = token(ALICE);
+    for date in [json!(-5_000_000_000_000i64), json!(1_713_783_811_000i64), json!(i64::MAX), json!("not a date"), json!(1e300)] {
+        let (s, _) = t
+            .post_json(
+                "/api/records/newRecord?recordType=post&storage=gun",
+                Some(&alice),
+                &json!({"basic": {"name": "dated", "date": date}, "accessControl": {"access_level": "public"}}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (s, v) = t.get_json("/api/records?source=gun&limit=100", None).await;
+    assert_eq!(s, 200, "complete JSON: {v}");
+    assert!(v["records"].as_array().unwrap().len() >= 5);
+}

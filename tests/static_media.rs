@@ -52,6 +52,17 @@ async fn etag_is_content_derived_not_mtime_or_inode() {
     assert_eq!(ra.header("etag"), rb.header("etag"));
     assert_ne!(ra.header("last-modified"), rb.header("last-modified"));
 
+    // Same size, same mtime, other bytes (rsync -a, restored backups): a new tag.
+    let same_size = bytes(10_000, 99);
+    let lm_before = std::fs::metadata(t.web_root().join("sub/b.gif")).unwrap().modified().unwrap();
+    std::fs::write(t.web_root().join("sub/b.gif"), &same_size).unwrap();
+    let f = std::fs::File::options().write(true).open(t.web_root().join("sub/b.gif")).unwrap();
+    f.set_modified(lm_before).unwrap();
+    drop(f);
+    let rb2 = t.get_raw_path(&b, "").await;
+    assert_eq!(rb2.header("etag").unwrap(), format!("\"{}\"", sha256_hex(&same_size)));
+    assert_eq!(rb2.header("last-modified"), rb.header("last-modified"));
+
     // Changing the content changes the tag (cache keyed by size+mtime).
     let new = bytes(10_001, 3);
     std::fs::write(t.web_root().join("a.gif"), &new).unwrap();

@@ -94,7 +94,10 @@ pub async fn upload(
         .await
         .map_err(upload_error)?;
 
-    let m = ingested.manifest.as_ref();
+    // Known bytes owned by someone else: confirm the id only, reveal nothing of
+    // the owner's item (who owns it, its name, type or level).
+    let mine = ingested.created || ingested.manifest.as_ref().and_then(|m| m.user_public_key.as_deref()) == user.public_key();
+    let m = ingested.manifest.as_ref().filter(|_| mine);
     let level = m.map_or(st.media.default_access(), |m| m.access(st.media.default_access()));
     let message = if ingested.created {
         "File uploaded successfully"
@@ -107,10 +110,10 @@ pub async fn upload(
         "magnetURI": "",
         "infoHash": "",
         "httpUrl": format!("{url_base}{}", ingested.media_id),
-        "size": m.map_or(size, |m| if m.file_size > 0 { m.file_size } else { size }),
+        "size": if mine { Some(m.map_or(size, |m| if m.file_size > 0 { m.file_size } else { size })) } else { None },
         "mime": m.map(|m| m.mime_type.clone()),
         "originalName": m.map(|m| m.original_name.clone()),
-        "access_level": level.as_str(),
+        "access_level": if mine { Some(level.as_str()) } else { None },
         "owner": m.and_then(|m| m.user_public_key.clone()),
         "message": message,
         "torrentAvailable": false,
@@ -131,6 +134,10 @@ pub async fn get(
         .and_then(|m| HeaderValue::from_str(&m.mime_type).ok())
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
     let public = level == AccessLevel::Public;
+    // The type was declared by the uploader: anything that a browser could run
+    // (HTML, SVG, XML, JS, ...) is served as a download, and every response is
+    // sandboxed, so an upload can never script this origin.
+    let inline = content_type.to_str().is_ok_and(is_inert_media_type);
     let spec = FileSpec {
         size: item.meta.len(),
         modified: item.meta.modified().ok(),
@@ -141,7 +148,23 @@ pub async fn get(
         file: item.file,
         path: item.path,
     };
-    st.files.respond(req.method(), req.headers(), spec).await
+    let mut resp = st.files.respond(req.method(), req.headers(), spec).await?;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    if !inline {
+        h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
+    Ok(resp)
+}
+
+/// Media types a browser renders without running anything.
+fn is_inert_media_type(ct: &str) -> bool {
+    let t = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    (t.starts_with("image/") && !t.contains("svg") && !t.contains("xml"))
+        || t.starts_with("video/")
+        || t.starts_with("audio/")
+        || t == "application/pdf"
+        || t == "text/plain"
 }
 
 pub async fn info(

@@ -44,15 +44,7 @@ async fn serve(st: &SharedState, root: &Path, raw: &str, req: Request) -> Result
     super::get_or_head(req.method())?;
     let root = root.to_path_buf();
     let raw = raw.to_owned();
-    let opened = crate::memory::track::spawn_blocking(move || -> Result<_, PathError> {
-        let path = safe_path::resolve(&root, &raw)?;
-        let file = std::fs::File::open(&path).map_err(|_| PathError::NotFound)?;
-        let meta = file.metadata().map_err(|_| PathError::NotFound)?;
-        if !meta.is_file() {
-            return Err(PathError::NotFound);
-        }
-        Ok((path, file, meta))
-    })
+    let opened = crate::memory::track::spawn_blocking(move || safe_path::open(&root, &raw))
     .await
     .map_err(ApiError::internal)?;
     let (path, file, meta) = opened.map_err(|e| match e {

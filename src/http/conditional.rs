@@ -39,11 +39,12 @@ pub fn to_http_precision(t: SystemTime) -> SystemTime {
 }
 
 /// All values of a header joined with ", " (a list header may be split across lines).
-/// `None` when absent or not visible ASCII.
+/// `None` when absent; a value that is not visible ASCII becomes `"\u{0}"`, which
+/// parses as no valid list (so If-Match fails and If-None-Match is ignored).
 fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
     let mut out: Option<String> = None;
     for v in headers.get_all(name) {
-        let s = v.to_str().ok()?;
+        let s = v.to_str().unwrap_or("\u{0}");
         match &mut out {
             Some(o) => {
                 o.push_str(", ");
@@ -153,6 +154,7 @@ mod tests {
             (vec![("if-match", "\"zzz\"")], Failed),
             (vec![("if-match", "W/\"abc123\"")], Failed), // strong comparison
             (vec![("if-match", "garbage")], Failed),
+            (vec![("if-match", "\"abc123\"")], Proceed),
             (vec![("if-match", "\"zzz\""), ("if-match", "\"abc123\"")], Proceed), // split lines
             // If-Unmodified-Since
             (vec![("if-unmodified-since", same)], Proceed),
@@ -183,6 +185,17 @@ mod tests {
         for (headers, want) in cases {
             assert_eq!(evaluate(&hm(&headers), &v), want, "{headers:?}");
         }
+    }
+
+    #[test]
+    fn unreadable_if_match_fails() {
+        let v = Validators { etag: TAG, last_modified: Some(lm()) };
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_bytes(b"\"\x80\"").unwrap());
+        assert_eq!(evaluate(&h, &v), Failed);
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_bytes(b"\"\x80\"").unwrap());
+        assert_eq!(evaluate(&h, &v), Proceed);
     }
 
     #[test]

@@ -106,11 +106,15 @@ pub fn strong(opaque: &str) -> String {
     format!("\"{opaque}\"")
 }
 
+/// A file's identity for the cache: a replaced file (new inode) or one rewritten
+/// in place (new ctime) misses, even with the same size and a restored mtime.
 #[derive(Hash, PartialEq, Eq, Clone)]
 struct HashKey {
     path: PathBuf,
     size: u64,
     mtime: SystemTime,
+    ino: u64,
+    ctime: (i64, i64),
 }
 
 /// Bounded LRU of content hashes (hex SHA-256) for the static mounts.
@@ -162,7 +166,9 @@ impl ContentHashCache {
         size: u64,
         mtime: SystemTime,
     ) -> std::io::Result<String> {
-        let key = HashKey { path: path.to_path_buf(), size, mtime };
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        let key = HashKey { path: path.to_path_buf(), size, mtime, ino: meta.ino(), ctime: (meta.ctime(), meta.ctime_nsec()) };
         if let Some(h) = self.lock().get(&key) {
             return Ok(h.clone());
         }

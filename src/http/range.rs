@@ -4,7 +4,8 @@
 //! Decisions, in order (each one tested below):
 //! - a header that is not a valid `bytes=` ranges-specifier is ignored (→ 200), per
 //!   §14.2 ("MUST ignore" an invalid range), never a 500: garbage, unknown units,
-//!   `last-pos < first-pos`, numbers that overflow, an empty set;
+//!   `last-pos < first-pos`, an empty set; numbers past u64 saturate (so they
+//!   are simply past the end);
 //! - an empty representation has no ranges to give: the header is ignored (→ 200);
 //! - more than `max_ranges` range-specs → the whole file (200), like nginx's
 //!   `max_ranges` and Apache's `MaxRanges` (§14.2 allows ignoring the header);
@@ -128,12 +129,13 @@ fn parse(header: &[u8], max_ranges: usize) -> Option<Vec<Spec>> {
     }
 }
 
-/// 1*DIGIT as u64; no signs, spaces or overflow.
+/// 1*DIGIT as u64; no signs or spaces. A number too large for u64 saturates: it
+/// is past the end of any file (RFC 9110 §14.1.1 puts no limit on digits).
 fn digits(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    Some(s.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -186,8 +188,9 @@ mod tests {
             ("bytes=+1-2", 1000, Full),
             ("bytes=1 -2", 1000, Full),
             ("bytes=0x10-20", 1000, Full),
-            ("bytes=99999999999999999999-", 1000, Full),
-            ("bytes=0-99999999999999999999", 1000, Full),
+            ("bytes=99999999999999999999-", 1000, Unsatisfiable),
+            ("bytes=0-99999999999999999999", 1000, Partial(vec![r(0, 999)])),
+            ("bytes=-99999999999999999999", 1000, Partial(vec![r(0, 999)])),
             ("items=0-10", 1000, Full),
             ("0-10", 1000, Full),
             ("", 1000, Full),

@@ -82,6 +82,25 @@ pub fn resolve(root: &Path, raw: &str) -> Result<PathBuf, PathError> {
     Ok(canonical)
 }
 
+/// [`resolve`], then open the file and check what was actually opened: the open
+/// file's real path (from `/proc/self/fd`) must still be inside `root`, so a
+/// symlink swapped in between the check and the open cannot escape.
+pub fn open(root: &Path, raw: &str) -> Result<(PathBuf, std::fs::File, std::fs::Metadata), PathError> {
+    use std::os::fd::AsRawFd;
+    let path = resolve(root, raw)?;
+    let file = std::fs::File::open(&path).map_err(|_| PathError::NotFound)?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(|_| PathError::NotFound)?;
+    let inside = real.strip_prefix(root).map_err(|_| PathError::NotFound)?;
+    if inside.components().any(|c| matches!(c, Component::Normal(n) if n.to_string_lossy().starts_with('.'))) {
+        return Err(PathError::NotFound);
+    }
+    let meta = file.metadata().map_err(|_| PathError::NotFound)?;
+    if !meta.is_file() {
+        return Err(PathError::NotFound);
+    }
+    Ok((real, file, meta))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +177,9 @@ mod tests {
         assert_eq!(resolve(&root, "sub"), Err(NotFound));
         assert_eq!(resolve(&root, "missing.gif"), Err(NotFound));
         assert_eq!(resolve(&root, "../secret.txt"), Err(Invalid));
+        let (real, _, meta) = open(&root, "inside.gif").unwrap();
+        assert_eq!(real, root.join("sub/ok.gif"));
+        assert_eq!(meta.len(), 1);
+        assert!(open(&root, "escape.txt").is_err());
     }
 }

@@ -73,6 +73,23 @@ fn octet_stream() -> String {
 }
 
 impl Manifest {
+    /// Stands in for a manifest that exists but cannot be read: private, no owner.
+    pub fn unreadable() -> Self {
+        Manifest {
+            media_id: String::new(),
+            original_name: String::new(),
+            mime_type: octet_stream(),
+            file_size: 0,
+            magnet_uri: String::new(),
+            info_hash: String::new(),
+            http_url: String::new(),
+            created_at: String::new(),
+            user_public_key: None,
+            access_level: Some("private".into()),
+            extra: Default::default(),
+        }
+    }
+
     /// The effective access level: only an explicit `"public"` is public; a missing
     /// level takes the configured default; anything unrecognised is private.
     pub fn access(&self, default: AccessLevel) -> AccessLevel {

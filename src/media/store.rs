@@ -157,14 +157,20 @@ impl MediaStore {
     }
 }
 
+/// The manifest of an item: `None` only when there is none (old data dirs). One
+/// that exists but cannot be read or parsed fails closed: private, owned by
+/// nobody — never the configured default, which may be public.
 fn read_manifest(dir: &Path) -> Option<Manifest> {
-    let f = File::open(dir.join("manifest.json")).ok()?;
+    let f = match File::open(dir.join("manifest.json")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(_) => return Some(Manifest::unreadable()),
+    };
     let mut buf = Vec::new();
-    f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut buf).ok()?;
-    if buf.len() as u64 > MAX_MANIFEST_BYTES {
-        return None;
+    if f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut buf).is_err() || buf.len() as u64 > MAX_MANIFEST_BYTES {
+        return Some(Manifest::unreadable());
     }
-    serde_json::from_slice(&buf).ok()
+    Some(serde_json::from_slice(&buf).unwrap_or_else(|_| Manifest::unreadable()))
 }
 
 /// An upload in progress (blocking I/O; see [`AsyncUpload`] for handlers).

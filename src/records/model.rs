@@ -199,15 +199,23 @@ impl IndexedTemplate {
 }
 
 /// JavaScript's `new Date(secs*1000).toDateString()` in UTC: "Wed Dec 27 2023".
+/// Any `i64` is accepted (computed numerically; years may have any width).
 pub fn date_readable(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let days = secs.div_euclid(86_400);
-    let iso = crate::media::store::iso_from_unix_millis(days * 86_400_000);
-    let (y, rest) = iso.split_at(4);
-    let m: usize = rest[1..3].parse().unwrap_or(1);
-    let d = &rest[4..6];
-    format!("{} {} {} {}", DAYS[days.rem_euclid(7) as usize], MONTHS[m - 1], d, y)
+    // Howard Hinnant's civil_from_days, in i128 so no input can overflow.
+    let z = days as i128 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i128::from(m <= 2);
+    let year = if y < 0 { format!("-{:06}", -y) } else { format!("{y:04}") };
+    format!("{} {} {:02} {}", DAYS[days.rem_euclid(7) as usize], MONTHS[(m - 1) as usize], d, year)
 }
 
 #[cfg(test)]
@@ -251,5 +259,11 @@ mod tests {
         assert_eq!(date_readable(1703635200), "Wed Dec 27 2023");
         assert_eq!(date_readable(1713783811), "Mon Apr 22 2024");
         assert_eq!(date_readable(0), "Thu Jan 01 1970");
+        // any input, no panic: far past, far future, milliseconds by mistake
+        assert_eq!(date_readable(-5_000_000_000_000), "Fri Apr 23 -156474");
+        assert_eq!(date_readable(1_713_783_811_000), "Fri Aug 24 56277");
+        for x in [i64::MIN, i64::MAX, -1, 253_402_300_800] {
+            let _ = date_readable(x);
+        }
     }
 }

@@ -76,7 +76,12 @@ pub fn streaming_body<G: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
         let mut w = ChunkWriter { buf: BytesMut::with_capacity(RENDER_CHUNK), tx };
-        let result = scope.run(|| produce(&mut w).and_then(|_| w.send()));
+        // A panic mid-answer must end the response as an error (the client sees an
+        // incomplete body), never as a complete-looking but truncated JSON.
+        let result = scope.run(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&mut w).and_then(|_| w.send())))
+                .unwrap_or_else(|_| Err(io::Error::other("renderer panicked")))
+        });
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 tracing::error!(error = %e, "rendering a records response failed mid-stream");
