@@ -74,43 +74,42 @@ fn charge(route: u16, bytes: usize) {
     let _ = ALLOCATED_HERE.try_with(|c| c.set(c.get().wrapping_add(bytes as u64)));
 }
 
+/// Write the owner header into a fresh block from the inner allocator and
+/// charge it; returns the pointer handed to the caller.
+///
+/// # Safety
+/// `base` is null or a block of `padded(layout)` bytes, `offset` its header offset.
+#[inline]
+unsafe fn stamp(base: *mut u8, offset: usize, layout: Layout) -> *mut u8 {
+    if base.is_null() {
+        return base;
+    }
+    let route = current();
+    // SAFETY: `base + offset` is inside the block; the header word sits just
+    // before it and is 2-byte aligned (offset ≥ 16, alignment ≥ 16).
+    unsafe {
+        let p = base.add(offset);
+        (p.sub(2) as *mut u16).write(route);
+        charge(route, layout.size());
+        if !ACTIVE.load(Relaxed) {
+            ACTIVE.store(true, Relaxed);
+        }
+        p
+    }
+}
+
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAlloc<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((l, offset)) = padded(layout) else { return std::ptr::null_mut() };
-        // SAFETY: `l` has a non-zero size (it includes the header).
-        let base = unsafe { self.0.alloc(l) };
-        if base.is_null() {
-            return base;
-        }
-        let route = current();
-        // SAFETY: `base + offset` is inside the block; the header word sits just
-        // before it and is 2-byte aligned (offset ≥ 16, alignment ≥ 16).
-        unsafe {
-            let p = base.add(offset);
-            (p.sub(2) as *mut u16).write(route);
-            charge(route, layout.size());
-            if !ACTIVE.load(Relaxed) {
-                ACTIVE.store(true, Relaxed);
-            }
-            p
-        }
+        // SAFETY: `l` has a non-zero size (it includes the header); `stamp` gets
+        // the block it describes.
+        unsafe { stamp(self.0.alloc(l), offset, layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let Some((l, offset)) = padded(layout) else { return std::ptr::null_mut() };
         // SAFETY: as in `alloc`; the inner allocator zeroes (often for free).
-        let base = unsafe { self.0.alloc_zeroed(l) };
-        if base.is_null() {
-            return base;
-        }
-        let route = current();
-        // SAFETY: as in `alloc`.
-        unsafe {
-            let p = base.add(offset);
-            (p.sub(2) as *mut u16).write(route);
-            charge(route, layout.size());
-            p
-        }
+        unsafe { stamp(self.0.alloc_zeroed(l), offset, layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
