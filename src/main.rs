@@ -53,6 +53,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Write a deterministic corpus of animated GIFs (0.5–2 MB) for benchmarks.
+    #[command(hide = true)]
+    Corpus {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 300)]
+        count: u32,
+    },
     /// Print an HS256 JWT signed with JWT_SECRET, for the given identity.
     Token {
         /// The `publicKey` claim: the identity that owns uploads.
@@ -91,6 +99,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Corpus { dir, count } => match corpus(&dir, count) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oipd corpus: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Token { public_key, email, expires_in, jwt_secret } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -112,6 +127,22 @@ fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Resul
         oipd::records::import::import_files(&*store, &handle, &files, true)
     }))??;
     print!("{summary}");
+    Ok(())
+}
+
+fn corpus(dir: &std::path::Path, count: u32) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let bar = indicatif::ProgressBar::new(count as u64);
+    for i in 0..count {
+        let path = dir.join(format!("ex-{i:04}.gif"));
+        if !path.exists() {
+            // sizes spread evenly over 0.5–2 MB, deterministic per index
+            let target = 512 * 1024 + (i as u64 * 7919 % 1000) * 1536 * 1024 / 1000;
+            oipd::demo::write_gif(&path, i as u64 + 1, target)?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     Ok(())
 }
 
