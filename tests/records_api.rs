@@ -474,3 +474,37 @@ async fn hostile_dates_render_instead_of_panicking() {
     assert_eq!(s, 200, "complete JSON: {v}");
     assert!(v["records"].as_array().unwrap().len() >= 5);
 }
+
+#[tokio::test]
+async fn resolution_over_its_byte_or_doc_bound_answers_413_promptly() {
+    // Regression: the store kept streaming into a channel nobody read once the
+    // byte bound was passed, and the request hung holding a reader.
+    for (bytes, docs) in [(300usize, 50_000usize), (32 << 20, 1)] {
+        let t = TestServer::start_with(|c| {
+            c.resolve_max_bytes = bytes;
+            c.resolve_max_docs = docs;
+        })
+        .await;
+        let mut many = fixture();
+        // a record referencing 200 others: far more than the store's fetch queue
+        let refs: Vec<String> = (0..200).map(|i| d(&format!("bulk{i}"))).collect();
+        for (i, r) in refs.iter().enumerate() {
+            many.push(record(r, "exercise", &format!("Bulk {i}"), json!({"exercise": {"instructions": "x".repeat(200)}})));
+        }
+        many.push(record(&d("hub"), "workout", "Hub", json!({"workout": {"exercise": refs}})));
+        t.seed(&many);
+        for _ in 0..6 {
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                t.get_json("/api/records?did=did:arweave:hub&resolveDepth=1", None),
+            )
+            .await
+            .expect("answered, not hung");
+            assert_eq!(r.0, 413, "{}", r.1);
+        }
+        // every reader is free again
+        let (s, _) = t.get_json("/api/records?limit=5", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(t.bound("sqlite_readers").await.1, 0);
+    }
+}

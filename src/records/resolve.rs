@@ -268,10 +268,15 @@ pub async fn gather(
         if out.docs.len() > limits.max_docs {
             return Err(ResolveError::TooManyDocs { limit: limits.max_docs });
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel(FETCH_QUEUE);
+        let (tx, rx) = tokio::sync::mpsc::channel(FETCH_QUEUE);
         let fetch = store.fetch_visible(std::mem::take(&mut frontier), viewer, tx);
         // Each document is compressed as it arrives; the raw text is freed at once.
-        let consume = async {
+        // The consumer owns the receiver: if it stops early (a bound is passed), the
+        // receiver is dropped with it, so the store's pending send fails and the
+        // read ends — rather than both waiting on each other forever.
+        let (out, frontier) = (&mut out, &mut frontier);
+        let consume = async move {
+            let mut rx = rx;
             while let Some((did, raw)) = rx.recv().await {
                 out.bytes += raw.get().len();
                 if out.bytes > limits.max_bytes {
