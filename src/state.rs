@@ -135,6 +135,9 @@ impl AppState {
                 std::time::Duration::from_secs(config.diagnostics_period_secs.max(1)),
             )
         });
+        if let Some(d) = &diagnostics {
+            bounds.register(d.clone());
+        }
         let thresholds = if config.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         Ok(Arc::new(AppState {
             auth: Arc::new(Auth::new(config.jwt_secret.as_deref())),

@@ -38,6 +38,8 @@ async fn log_lines_parse_with_the_original_formats() {
         c.disable_heap_dumps = true;
     })
     .await;
+    let (_, m) = t.get_json("/api/health/memory", None).await;
+    assert!(m["bounds"].as_array().unwrap().iter().any(|b| b["name"] == "diagnostics_events"), "the event queue is a listed bound");
     // a GROWTH by allocation (> 50 MB) and one by what the route keeps (> 10 MB)
     t.get_json("/__test/alloc?bytes=62914560", None).await;
     t.get_json("/__test/leak?bytes=12582912&x=1", None).await;

@@ -146,6 +146,18 @@ fn snapshot() -> Snapshot {
     }
 }
 
+impl crate::bounds::BoundSource for Diagnostics {
+    fn report(&self, out: &mut Vec<crate::bounds::BoundReport>) {
+        out.push(crate::bounds::BoundReport {
+            name: "diagnostics_events",
+            unit: "events",
+            capacity: EVENT_QUEUE as u64,
+            fill: (EVENT_QUEUE - self.tx.capacity()) as u64,
+            config: "const memory::diag::EVENT_QUEUE",
+        });
+    }
+}
+
 /// Start the writer. Returns the sender for the middleware.
 pub fn start(log_path: PathBuf, periodic: Duration) -> std::sync::Arc<Diagnostics> {
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
