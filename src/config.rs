@@ -153,6 +153,13 @@ pub struct ServeConfig {
     #[arg(long, env = "DISABLE_HEAP_DUMPS")]
     pub disable_heap_dumps: bool,
 
+    /// Origins allowed to call the API from browsers (comma-separated, e.g.
+    /// `https://app.example,chrome-extension://*`; a trailing `*` matches a prefix).
+    /// Empty: no CORS headers (same-origin only). Requests without `Origin` are
+    /// always served, as by the original.
+    #[arg(long, env = "OIPD_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
     /// Mount `/__test/*` routes that allocate on purpose (tests only; never in production).
     #[arg(long, env = "OIPD_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -197,6 +204,10 @@ impl ServeConfig {
         self.generate_media_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("generated"))
+    }
+
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect()
     }
 
     pub fn diagnostics_enabled(&self) -> bool {

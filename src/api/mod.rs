@@ -79,6 +79,7 @@ pub fn router(state: SharedState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("SAMEORIGIN"),
         ))
+        .layer(cors(&state.config.cors_origin_list()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -111,6 +112,41 @@ async fn track_request(State(st): State<SharedState>, req: Request, next: axum::
         }) as track::OnDone
     });
     resp.map(|body| axum::body::Body::new(TrackedBody::new(body, route, bytes, on_done)))
+}
+
+/// CORS for browser frontends on other origins (`--cors-origins`): credentials
+/// allowed (tokens travel in `Authorization`), preflights cached a day, and the
+/// headers a media player needs exposed — including `Content-Range`, which the
+/// original forgot. No origins configured: the layer adds nothing.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::{header as h, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let origins: Vec<String> = origins.to_vec();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            let Ok(o) = origin.to_str() else { return false };
+            origins.iter().any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => o.starts_with(prefix),
+                None => o == allowed,
+            })
+        }))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            h::AUTHORIZATION,
+            h::CONTENT_TYPE,
+            h::RANGE,
+            h::IF_NONE_MATCH,
+            h::IF_MATCH,
+            h::IF_MODIFIED_SINCE,
+            h::IF_UNMODIFIED_SINCE,
+            h::IF_RANGE,
+        ])
+        .expose_headers([h::ETAG, h::CONTENT_RANGE, h::ACCEPT_RANGES, h::CONTENT_LENGTH, h::CONTENT_TYPE, h::LAST_MODIFIED, h::RETRY_AFTER])
+        .allow_credentials(true)
+        .max_age(std::time::Duration::from_secs(86_400))
 }
 
 async fn not_found() -> Response {
