@@ -79,7 +79,7 @@ pub fn router(state: SharedState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("SAMEORIGIN"),
         ))
-        .layer(cors(&state.config.cors_origin_list()))
+        .layer(tower::util::option_layer(cors(&state.config.cors_origin_list())))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -117,15 +117,16 @@ async fn track_request(State(st): State<SharedState>, req: Request, next: axum::
 /// CORS for browser frontends on other origins (`--cors-origins`): credentials
 /// allowed (tokens travel in `Authorization`), preflights cached a day, and the
 /// headers a media player needs exposed — including `Content-Range`, which the
-/// original forgot. No origins configured: the layer adds nothing.
-fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+/// original forgot. No origins configured: no layer at all (it would otherwise
+/// answer every OPTIONS itself, in place of our 405 with `Allow`).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use http::{header as h, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
-        return CorsLayer::new();
+        return None;
     }
     let origins: Vec<String> = origins.to_vec();
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
             let Ok(o) = origin.to_str() else { return false };
             origins.iter().any(|allowed| match allowed.strip_suffix('*') {
@@ -146,7 +147,8 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         ])
         .expose_headers([h::ETAG, h::CONTENT_RANGE, h::ACCEPT_RANGES, h::CONTENT_LENGTH, h::CONTENT_TYPE, h::LAST_MODIFIED, h::RETRY_AFTER])
         .allow_credentials(true)
-        .max_age(std::time::Duration::from_secs(86_400))
+        .max_age(std::time::Duration::from_secs(86_400));
+    Some(layer)
 }
 
 async fn not_found() -> Response {
