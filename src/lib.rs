@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod bounds;
+pub mod civil;
 pub mod config;
 pub mod demo;
 pub mod http;

@@ -8,6 +8,13 @@ pub fn resident_bytes() -> Option<u64> {
     Some(pages * page_size())
 }
 
+/// Virtual memory size in bytes (`/proc/self/statm`, field 1 × page size).
+pub fn virtual_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(pages * page_size())
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

@@ -31,13 +31,6 @@ fn max_fds() -> Option<u64> {
     s.lines().find(|l| l.starts_with("Max open files"))?.split_whitespace().nth(3)?.parse().ok()
 }
 
-fn virtual_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = s.split_whitespace().next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    Some(pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64)
-}
-
 pub fn render(out: &mut String, st: &SharedState) {
     let mut g = |name: &str, help: &str, kind: &str, v: Option<f64>| {
         if let Some(v) = v {
@@ -49,7 +42,7 @@ pub fn render(out: &mut String, st: &SharedState) {
     g("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter", stat.map(|s| s.0));
     g("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", stat.map(|s| s.1 as f64));
     g("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", crate::proc::resident_bytes().map(|b| b as f64));
-    g("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", virtual_bytes().map(|b| b as f64));
+    g("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", crate::proc::virtual_bytes().map(|b| b as f64));
     g("process_open_fds", "Number of open file descriptors.", "gauge", crate::proc::open_fds().map(|n| n as f64));
     g("process_max_fds", "Maximum number of open file descriptors.", "gauge", max_fds().map(|n| n as f64));
     g("process_threads", "Number of OS threads in the process.", "gauge", crate::proc::threads().map(|n| n as f64));

@@ -204,16 +204,7 @@ pub fn date_readable(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let days = secs.div_euclid(86_400);
-    // Howard Hinnant's civil_from_days, in i128 so no input can overflow.
-    let z = days as i128 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i128::from(m <= 2);
+    let (y, m, d) = crate::civil::from_days(days);
     let year = if y < 0 { format!("-{:06}", -y) } else { format!("{y:04}") };
     format!("{} {} {:02} {}", DAYS[days.rem_euclid(7) as usize], MONTHS[(m - 1) as usize], d, year)
 }

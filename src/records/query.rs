@@ -304,17 +304,6 @@ fn scalar_of(s: &str) -> Scalar {
     }
 }
 
-/// Days since the epoch of a proleptic Gregorian date (Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn parse_day(v: &str) -> Option<(i64, i64)> {
     let v = v.trim();
     let start = if let Ok(ts) = v.parse::<i64>() {
@@ -325,7 +314,7 @@ fn parse_day(v: &str) -> Option<(i64, i64)> {
         if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             return None;
         }
-        days_from_civil(y, m, d) * 86_400
+        crate::civil::to_days(y, m, d) * 86_400
     };
     Some((start, start + 86_400))
 }

@@ -1,0 +1,42 @@
+//! Proleptic Gregorian calendar arithmetic in UTC (Howard Hinnant's algorithms),
+//! the one place dates are computed: ISO timestamps, JavaScript-style readable
+//! dates, `scheduledOn` days. Computed in i128, so no input can overflow.
+
+/// (year, month 1–12, day 1–31) of a day count since 1970-01-01.
+pub fn from_days(days: i64) -> (i128, u32, u32) {
+    let z = days as i128 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i128::from(m <= 2), m as u32, d as u32)
+}
+
+/// Days since 1970-01-01 of a civil date.
+pub fn to_days(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for days in [-1_000_000i64, -719_468, -1, 0, 1, 11_016, 19_835, 2_932_896] {
+            let (y, m, d) = from_days(days);
+            assert_eq!(to_days(y as i64, m as i64, d as i64), days, "{days}");
+        }
+        assert_eq!(from_days(0), (1970, 1, 1));
+        assert_eq!(from_days(11_016), (2000, 2, 29));
+    }
+}
