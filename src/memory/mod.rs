@@ -57,6 +57,13 @@ impl crate::bounds::BoundSource for RouteSlots {
             fill: track::route_slots_used() as u64,
             config: "const memory::track::MAX_ROUTES",
         });
+        out.push(crate::bounds::BoundReport {
+            name: "blocking_threads",
+            unit: "jobs",
+            capacity: crate::MAX_BLOCKING_THREADS as u64,
+            fill: track::blocking_running() as u64,
+            config: "const MAX_BLOCKING_THREADS",
+        });
     }
 }
 

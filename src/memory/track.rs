@@ -168,6 +168,22 @@ pub fn current_route() -> RouteId {
     RouteId(current())
 }
 
+/// Blocking jobs running right now (all of oipd's blocking work runs in a [`Scope`]).
+static BLOCKING_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct DecOnDrop(&'static std::sync::atomic::AtomicUsize);
+
+impl Drop for DecOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Blocking jobs running right now, on the runtime's bounded blocking pool.
+pub fn blocking_running() -> usize {
+    BLOCKING_RUNNING.load(Relaxed)
+}
+
 /// Where allocations are charged: a route and, within a request, its counter.
 /// Captured where work is handed to another thread, and run there.
 #[derive(Clone)]
@@ -185,6 +201,8 @@ impl Scope {
     /// Run `f` in this scope: its allocations are charged to the route, and
     /// added to the request's total before `run` returns.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        BLOCKING_RUNNING.fetch_add(1, Relaxed);
+        let _running = DecOnDrop(&BLOCKING_RUNNING);
         let before = allocated_here();
         let out = with_route(self.route, f);
         if let Some(req) = &self.request {
