@@ -108,7 +108,7 @@ async fn reupload_never_changes_owner_or_access() {
     assert_eq!(c["access_level"], "private");
     let id = a["mediaId"].as_str().unwrap();
     let r = get(&t, &format!("/api/media/{id}"), Some(&token("mallory")), &[]).await;
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
     let r = get(&t, &format!("/api/media/{id}"), Some(&token("alice")), &[]).await;
     assert_eq!(r.status(), 200);
 }
@@ -202,6 +202,11 @@ async fn client_abort_mid_upload_leaves_no_temp_file() {
     assert_eq!(temp_files(&t), 0, "temp file removed after client abort");
 }
 
+async fn r_www(t: &TestServer, id: &str) -> String {
+    let r = get(t, &format!("/api/media/{id}"), None, &[]).await;
+    r.headers()["www-authenticate"].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn access_matrix() {
     let t = TestServer::start().await;
@@ -213,16 +218,24 @@ async fn access_matrix() {
     let owner = token("owner");
     let other = token("other");
     let forged = oipd::auth::Auth::new(Some("wrong")).mint(&oipd::auth::Claims { public_key: Some("owner".into()), ..Default::default() });
+    let expired = oipd::auth::Auth::new(Some(SECRET))
+        .mint(&oipd::auth::Claims { public_key: Some("owner".into()), exp: Some(1), ..Default::default() });
     // (level, caller, status for GET/HEAD/Range/info)
-    let callers: [(&str, Option<&str>); 5] =
-        [("anonymous", None), ("owner", Some(&owner)), ("other", Some(&other)), ("garbage", Some("x.y.z")), ("forged", Some(&forged))];
+    let callers: [(&str, Option<&str>); 6] = [
+        ("anonymous", None),
+        ("owner", Some(&owner)),
+        ("other", Some(&other)),
+        ("garbage", Some("x.y.z")),
+        ("forged", Some(&forged)),
+        ("expired", Some(&expired)),
+    ];
     for level in ["public", "private", "organization"] {
         let id = &ids[level];
         for (who, tok) in callers {
             let want: u16 = match (level, who) {
                 ("public", _) => 200,
                 (_, "owner") => 200,
-                (_, "other") => 403,
+                (_, "other") => 404, // signed in but not allowed: as if it did not exist
                 _ => 401, // anonymous, and bad tokens count as anonymous on GET routes
             };
             let r = get(&t, &format!("/api/media/{id}"), tok, &[]).await;
@@ -247,8 +260,15 @@ async fn access_matrix() {
     // wording of the original
     let r = get(&t, &format!("/api/media/{}", ids["private"]), None, &[]).await;
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "Authentication required for private media");
-    let r = get(&t, &format!("/api/media/{}", ids["private"]), Some(&other), &[]).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "Access denied: not the owner");
+    assert_eq!(r_www(&t, &ids["private"]).await, "Bearer realm=\"oipd\"");
+    // a hidden item and a missing one are indistinguishable, for either kind of caller
+    let missing = "b".repeat(64);
+    for (tok, status) in [(None, 401), (Some(other.as_str()), 404)] {
+        let hidden = get(&t, &format!("/api/media/{}", ids["private"]), tok, &[]).await;
+        let absent = get(&t, &format!("/api/media/{missing}"), tok, &[]).await;
+        assert_eq!((hidden.status().as_u16(), absent.status().as_u16()), (status, status));
+        assert_eq!(hidden.text().await.unwrap(), absent.text().await.unwrap());
+    }
     // cache headers follow the level
     let r = get(&t, &format!("/api/media/{}", ids["public"]), None, &[]).await;
     assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
@@ -303,10 +323,14 @@ async fn ids_and_missing_items() {
     }
     let r = t.get_raw_path("/api/media/abc", "").await;
     assert_eq!(r.status, 400);
+    // anonymous callers cannot tell a missing id from a private one: 401 for both
     let r = t.get_raw_path(&format!("/api/media/{}", "a".repeat(64)), "").await;
+    assert_eq!(r.status, 401);
+    let tok = format!("Authorization: Bearer {}\r\n", token("someone"));
+    let r = t.get_raw_path(&format!("/api/media/{}", "a".repeat(64)), &tok).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json(), serde_json::json!({"error": "Media not found"}));
-    let r = t.get_raw_path(&format!("/api/media/{}/info", "a".repeat(64)), "").await;
+    let r = t.get_raw_path(&format!("/api/media/{}/info", "a".repeat(64)), &tok).await;
     assert_eq!(r.status, 404);
     let r = t.raw(&format!("DELETE /api/media/{} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "a".repeat(64))).await;
     assert_eq!(r.status, 405);
@@ -325,7 +349,7 @@ async fn manifestless_media_defaults_to_private() {
     let r = t.get_raw_path(&format!("/api/media/{id}"), "").await;
     assert_eq!(r.status, 401, "never silently public");
     let r = get(&t, &format!("/api/media/{id}"), Some(&token("anyone")), &[]).await;
-    assert_eq!(r.status(), 403, "no owner: visible to nobody");
+    assert_eq!(r.status(), 404, "no owner: visible to nobody");
 
     let t2 = TestServer::start_with(|c| c.default_media_access = "public".into()).await;
     write_file(&t2.media_root().join(&id).join("original"), &data);

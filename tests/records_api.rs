@@ -321,7 +321,10 @@ async fn privacy_matrix() {
     let alice = token(ALICE);
     let bob = token("bob-key");
     let forged = oipd::auth::Auth::new(Some("other")).mint(&oipd::auth::Claims { public_key: Some(ALICE.into()), ..Default::default() });
-    let callers: [(&str, Option<&str>, bool); 5] = [
+    let expired = oipd::auth::Auth::new(Some(SECRET))
+        .mint(&oipd::auth::Claims { public_key: Some(ALICE.into()), exp: Some(1), ..Default::default() });
+    let callers: [(&str, Option<&str>, bool); 6] = [
+        ("expired token", Some(&expired), false),
         ("anonymous", None, false),
         ("owner", Some(&alice), true),
         ("other", Some(&bob), false),

@@ -125,6 +125,10 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
+            // RFC 9110 §15.5.2: a 401 carries the challenge that would succeed.
+            ApiError::NoToken | ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"oipd\""));
+            }
             _ => {}
         }
         resp

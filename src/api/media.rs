@@ -196,30 +196,38 @@ pub async fn info(
     Ok(Json(v))
 }
 
-/// The original's wording of a refusal, per route: (anonymous, other user).
+/// The original's wording of a refusal to an anonymous caller, per route.
 struct Denials {
     anonymous: &'static str,
-    not_owner: &'static str,
 }
 
-const FETCH_DENIALS: Denials =
-    Denials { anonymous: "Authentication required for private media", not_owner: "Access denied: not the owner" };
-const INFO_DENIALS: Denials = Denials { anonymous: "Authentication required", not_owner: "Access denied" };
+const FETCH_DENIALS: Denials = Denials { anonymous: "Authentication required for private media" };
+const INFO_DENIALS: Denials = Denials { anonymous: "Authentication required" };
 
 /// Look an item up and apply the access rule; returns it with its effective level.
+///
+/// The answer depends on who asks, never on whether a hidden item exists: an
+/// anonymous caller gets 401 for anything that is not public *including ids that
+/// do not exist*, and a signed-in caller gets 404 for anything they may not see,
+/// exactly as for a missing id. (The original answered 401/403 for private items
+/// and 404 for missing ones, which told anyone whether a file with a given
+/// SHA-256 had been uploaded.)
 async fn find_authorized(
     st: &SharedState,
     media_id: &str,
     user: Option<&User>,
     words: &Denials,
 ) -> ApiResult<(StoredMedia, AccessLevel)> {
-    let item = find(st, media_id).await?;
+    let item = match find(st, media_id).await {
+        Err(ApiError::NotFound(_)) if user.is_none() => return Err(ApiError::Unauthorized(words.anonymous)),
+        other => other?,
+    };
     let default = st.media.default_access();
     let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
     let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
     authorize(level, owner, user).map_err(|denied| match denied {
         Denied::Anonymous => ApiError::Unauthorized(words.anonymous),
-        Denied::NotOwner => ApiError::Forbidden(words.not_owner.into()),
+        Denied::NotOwner => ApiError::NotFound("Media not found"),
     })?;
     Ok((item, level))
 }
