@@ -273,62 +273,6 @@ async fn head_and_methods() {
 }
 
 #[tokio::test]
-async fn path_safety() {
-    let t = TestServer::start().await;
-    t.put_web("fitnessally/ok.gif", b"fine");
-    t.put_web(".env", b"SECRET=1");
-    t.put_web("fitnessally/.hidden.gif", b"hidden");
-    std::fs::create_dir_all(t.web_root().join("emptydir")).unwrap();
-    let secret = t.dir.path().join("secret.txt");
-    write_file(&secret, b"TOP SECRET BYTES");
-    std::os::unix::fs::symlink(&secret, t.web_root().join("link.gif")).unwrap();
-    std::os::unix::fs::symlink(t.dir.path(), t.web_root().join("linkdir")).unwrap();
-
-    let attacks = [
-        "/media/../secret.txt",
-        "/media/fitnessally/../../secret.txt",
-        "/media/%2e%2e/secret.txt",
-        "/media/%2E%2E/%2E%2E/secret.txt",
-        "/media/.%2e/secret.txt",
-        "/media/fitnessally%2f..%2f..%2fsecret.txt",
-        "/media/fitnessally%5c..%5c..%5csecret.txt",
-        "/media/%252e%252e/secret.txt",
-        "/media/%c0%ae%c0%ae/secret.txt",
-        "/media/..%5csecret.txt",
-        "/media/..\\secret.txt",
-        "/media/ok.gif%00.txt",
-        "/media//etc/passwd",
-        "/media/%2fetc%2fpasswd",
-        "/media/C:%5cWindows%5cwin.ini",
-        "/media/.env",
-        "/media/%2eenv",
-        "/media/fitnessally/.hidden.gif",
-        "/media/link.gif",
-        "/media/linkdir/secret.txt",
-        "/media/emptydir",
-        "/media/emptydir/",
-        "/media/fitnessally",
-        "/media/",
-        "/api/generate/media/../data/media/web/fitnessally/ok.gif",
-        "/api/generate/media?id=../secret.txt",
-        "/api/generate/media?id=..%2fsecret.txt",
-        "/api/media?id=../secret.txt",
-        "/api/media?id=%2e%2e%2fsecret.txt",
-    ];
-    for a in attacks {
-        let r = t.get_raw_path(a, "").await;
-        assert!([400, 403, 404].contains(&r.status), "{a}: {}", r.status);
-        let body = String::from_utf8_lossy(&r.body);
-        assert!(!body.contains("SECRET"), "{a} leaked: {body}");
-        assert!(!body.contains(t.dir.path().to_str().unwrap()), "{a} revealed a path: {body}");
-        assert!(r.json()["error"].is_string(), "{a}: JSON error");
-    }
-    let long = format!("/media/{}", "a/".repeat(2500));
-    assert_eq!(t.get_raw_path(&long, "").await.status, 400);
-    assert_eq!(t.get_raw_path("/media/fitnessally/ok.gif", "").await.body, b"fine");
-}
-
-#[tokio::test]
 async fn generate_mount_and_query_form() {
     let t = TestServer::start().await;
     write_file(&t.dir.path().join("generated/tts/a.mp3"), b"ID3audio");

@@ -5,7 +5,7 @@
 //! the same conditional/range machinery as `/media`.
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{Multipart, Request, State};
 use axum::response::Response;
 use axum::Json;
 use http::{header, HeaderMap, HeaderValue, Method};
@@ -122,7 +122,7 @@ pub async fn upload(
 
 pub async fn get(
     State(st): State<SharedState>,
-    Path(media_id): Path<String>,
+    super::PathParam(media_id): super::PathParam,
     MaybeUser(user): MaybeUser,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -170,7 +170,7 @@ fn is_inert_media_type(ct: &str) -> bool {
 pub async fn info(
     State(st): State<SharedState>,
     method: Method,
-    Path(media_id): Path<String>,
+    super::PathParam(media_id): super::PathParam,
     MaybeUser(user): MaybeUser,
 ) -> ApiResult<Json<Value>> {
     super::get_or_head(&method)?;

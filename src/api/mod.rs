@@ -163,3 +163,18 @@ pub fn get_or_head(method: &http::Method) -> Result<(), ApiError> {
         Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
     }
 }
+
+/// One path parameter, as `axum::extract::Path<String>` but refused as a JSON 400
+/// (axum's own rejection is plain text, e.g. for a segment that is not UTF-8).
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| PathParam(p))
+            .map_err(|e| ApiError::BadRequest(format!("Invalid path: {}", e.body_text())))
+    }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Check oipd's HTTP responses with REDbot, an independent HTTP linter.
+
+    redbot-check.py [--allow NOTE_ID]... [-H 'Name: value']... BASE_URL PATH...
+
+For each BASE_URL+PATH, REDbot (PyPI `redbot`, pinned: `pip install redbot==2.7.1`) sends a
+GET and its own probe requests (If-None-Match, If-Modified-Since, a Range, and
+Accept-Encoding: gzip), then every note it makes is printed as `level NOTE_ID: summary`.
+Linked assets are not checked (REDbot's "descend" is off).
+
+REDbot's note levels are `good`, `info`, `warning` and `bad`. `bad` is the error level:
+the exit status is 1 when any URL gets a `bad` note, when REDbot cannot fetch the URL
+(no complete response), or when one of its probe requests fails (the *_SUBREQ_PROBLEM
+notes, which REDbot itself only rates `info`). Otherwise it is 0; `warning` never fails.
+
+--allow NOTE_ID accepts a `bad` note with that id (e.g. a false positive whose reason is
+written down where the check is called). It is still printed, marked `(allowed)`.
+-H adds a request header, e.g. `-H "Authorization: Bearer $TOKEN"` for private media.
+"""
+
+import argparse
+import sys
+from configparser import ConfigParser
+
+try:
+    import thor
+    from redbot import __version__ as redbot_version
+    from redbot.resource import HttpResource
+except ImportError:
+    sys.exit("redbot-check: the redbot package is missing: pip install redbot==2.7.1")
+
+FAIL_LEVEL = "bad"
+
+
+def check(url, headers, timeout):
+    """Run REDbot on one URL (no descent); returns the finished HttpResource."""
+    config = ConfigParser()
+    config.read_dict({"redbot": {"enable_local_access": "True"}})  # as the redbot CLI does
+    resource = HttpResource(config["redbot"], descend=False)
+    resource.set_request(url, headers=headers)
+    resource.on("check_done", thor.stop)
+    timer = thor.schedule(timeout, thor.stop)
+    resource.check()
+    if not resource.check_done:
+        thor.run()
+    timer.delete()
+    if not resource.check_done:
+        resource.stop()
+    return resource
+
+
+def flatten(notes):
+    for note in notes:
+        yield note
+        yield from flatten(note.subnotes)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("base_url")
+    ap.add_argument("paths", nargs="+", metavar="PATH")
+    ap.add_argument("--allow", action="append", default=[], metavar="NOTE_ID",
+                    help="accept this 'bad' note (repeatable)")
+    ap.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="request header to send (repeatable)")
+    ap.add_argument("--timeout", type=float, default=90, help="seconds per URL (default 90)")
+    args = ap.parse_args()
+    headers = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            ap.error(f"bad header {h!r}: expected 'Name: value'")
+        headers.append((name.strip(), value.strip()))
+
+    print(f"REDbot {redbot_version}; failing level: {FAIL_LEVEL}; allowed: {', '.join(args.allow) or '-'}")
+    failures = []
+    for path in args.paths:
+        url = args.base_url.rstrip("/") + "/" + path.lstrip("/")
+        res = check(url, headers, args.timeout)
+        status = res.response.status_code if res.has_response else "-"
+        print(f"\n== {url}  [{status}]")
+        if res.fetch_error is not None or not res.response.complete:
+            why = res.fetch_error.desc if res.fetch_error is not None else f"no complete response within {args.timeout:g}s"
+            print(f"  FETCH FAILED: {why}")
+            failures.append(f"{url}: fetch failed")
+        for note in flatten(res.response.notes):
+            note_id, level = type(note).__name__, note.level.value
+            mark = ""
+            if level == FAIL_LEVEL:
+                if note_id in args.allow:
+                    mark = " (allowed)"
+                else:
+                    failures.append(f"{url}: {note_id}")
+            elif note_id.endswith("_SUBREQ_PROBLEM"):
+                mark = " (probe failed)"
+                failures.append(f"{url}: {note_id}")
+            print(f"  {level:7} {note_id}: {note.summary}{mark}")
+
+    print()
+    if failures:
+        print(f"FAIL: {len(failures)} problem(s): " + "; ".join(failures))
+        return 1
+    print(f"OK: {len(args.paths)} URL(s), no '{FAIL_LEVEL}' notes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
