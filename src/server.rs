@@ -4,7 +4,12 @@
 //! can hold: a [`ConnectionLimit`] permit is taken *before* `accept`, so past
 //! `--max-connections` new clients wait in the kernel's backlog rather than in our
 //! memory; HTTP/1 header reads time out after `--header-timeout-secs`; request
-//! heads are capped at [`MAX_HEAD_BYTES`].
+//! heads are capped at [`MAX_HEAD_BYTES`]; a connection that goes quiet between
+//! requests is closed after the same timeout.
+//!
+//! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which belongs to a
+//! terminating proxy; cleartext h2c would only add a way to hold connections
+//! open (hyper has no idle timeout for HTTP/2), so its preface is refused.
 //!
 //! Shutdown: when the shutdown future resolves (SIGINT/SIGTERM in `main`), the
 //! listener closes, idle keep-alive connections are told to close, and in-flight
@@ -15,8 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -79,9 +84,8 @@ impl BoundSource for ConnectionLimit {
 /// Serve `state` on `listener` until `shutdown` resolves, then drain.
 pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
     let app = crate::api::router(state.clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)))
         .max_buf_size(MAX_HEAD_BYTES)
@@ -114,7 +118,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             app.clone().oneshot(req)
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = watched.await;

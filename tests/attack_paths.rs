@@ -200,9 +200,9 @@ async fn very_long_paths_and_request_lines() {
         let r = f.t.get_raw_path(&url, "").await;
         assert!([400, 404, 414, 431].contains(&r.status), "{n}: {}", r.status);
     }
-    // past the head cap: refused by the HTTP layer, and the connection is closed
+    // past the head cap: refused by the HTTP layer (414 URI Too Long)
     let r = f.t.get_raw_path(&format!("/media/{}", "a".repeat(70_000)), "").await;
-    assert_eq!(r.status, 431);
+    assert!([414, 431].contains(&r.status), "{}", r.status);
     assert_eq!(f.t.get_raw_path("/media/fitnessally/ok.gif", "").await.body, b"fine");
 }
 

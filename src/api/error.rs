@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 413 for anything but uploads: a body or an answer over its bound.
     #[error("{0}")]
     TooLarge(String),
+    /// 431: the request head is over its bound.
+    #[error("Request header fields too large")]
+    HeadTooLarge,
     /// 416: no requested range overlaps the representation.
     #[error("Range Not Satisfiable")]
     RangeNotSatisfiable { size: u64 },
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

@@ -71,6 +71,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
+        .layer(axum::middleware::from_fn(limit_head))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -89,6 +90,20 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// 431 for a request head over [`crate::server::MAX_HEAD_BYTES`]. hyper's own
+/// buffer cap is approximate (a head that arrives in one read may pass it), so
+/// the bound is enforced exactly here, and the connection is closed after.
+async fn limit_head(req: Request, next: axum::middleware::Next) -> Response {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    let fields: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if line + fields > crate::server::MAX_HEAD_BYTES {
+        let mut resp = ApiError::HeadTooLarge.into_response();
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
+    next.run(req).await
 }
 
 /// Charge everything a request allocates — in its handler, its body and the
