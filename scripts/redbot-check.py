@@ -32,21 +32,31 @@ except ImportError:
 FAIL_LEVEL = "bad"
 
 
-def check(url, headers, timeout):
-    """Run REDbot on one URL (no descent); returns the finished HttpResource."""
+def check_all(urls, headers, timeout):
+    """Run REDbot on the URLs (no descent), all in one event loop; returns the HttpResources.
+
+    One loop run for all: stopping thor's loop drops its pooled connections, so a second
+    run on the same client would wait on dead ones."""
     config = ConfigParser()
     config.read_dict({"redbot": {"enable_local_access": "True"}})  # as the redbot CLI does
-    resource = HttpResource(config["redbot"], descend=False)
-    resource.set_request(url, headers=headers)
-    resource.on("check_done", thor.stop)
-    timer = thor.schedule(timeout, thor.stop)
-    resource.check()
-    if not resource.check_done:
+    resources = []
+    for url in urls:
+        resource = HttpResource(config["redbot"], descend=False)
+        resource.set_request(url, headers=headers)
+        resources.append(resource)
+
+    def one_done():
+        if all(r.check_done for r in resources):
+            thor.stop()
+
+    for resource in resources:
+        resource.on("check_done", one_done)
+    thor.schedule(timeout, thor.stop)
+    for resource in resources:
+        resource.check()
+    if not all(r.check_done for r in resources):
         thor.run()
-    timer.delete()
-    if not resource.check_done:
-        resource.stop()
-    return resource
+    return resources
 
 
 def flatten(notes):
@@ -63,7 +73,7 @@ def main():
                     help="accept this 'bad' note (repeatable)")
     ap.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
                     help="request header to send (repeatable)")
-    ap.add_argument("--timeout", type=float, default=90, help="seconds per URL (default 90)")
+    ap.add_argument("--timeout", type=float, default=90, help="seconds for the whole run (default 90)")
     args = ap.parse_args()
     headers = []
     for h in args.header:
@@ -73,14 +83,13 @@ def main():
         headers.append((name.strip(), value.strip()))
 
     print(f"REDbot {redbot_version}; failing level: {FAIL_LEVEL}; allowed: {', '.join(args.allow) or '-'}")
+    urls = [args.base_url.rstrip("/") + "/" + path.lstrip("/") for path in args.paths]
     failures = []
-    for path in args.paths:
-        url = args.base_url.rstrip("/") + "/" + path.lstrip("/")
-        res = check(url, headers, args.timeout)
+    for url, res in zip(urls, check_all(urls, headers, args.timeout)):
         status = res.response.status_code if res.has_response else "-"
         print(f"\n== {url}  [{status}]")
-        if res.fetch_error is not None or not res.response.complete:
-            why = res.fetch_error.desc if res.fetch_error is not None else f"no complete response within {args.timeout:g}s"
+        if res.fetch_error is not None or not res.response.complete or not res.check_done:
+            why = res.fetch_error.desc if res.fetch_error is not None else f"not finished within {args.timeout:g}s"
             print(f"  FETCH FAILED: {why}")
             failures.append(f"{url}: fetch failed")
         for note in flatten(res.response.notes):

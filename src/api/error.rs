@@ -85,8 +85,7 @@ impl ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(28) {
-            // ENOSPC
+        if crate::media::store::is_no_space(&e) {
             ApiError::InsufficientStorage
         } else {
             ApiError::Internal(e.to_string())

@@ -26,6 +26,7 @@ impl From<RecordsError> for ApiError {
             RecordsError::BadRequest(m) => ApiError::BadRequest(m),
             RecordsError::Store(StoreError::Busy) => ApiError::Overloaded { what: "record store", retry_after: 2 },
             RecordsError::Store(StoreError::Backend(m)) => ApiError::Internal(m),
+            RecordsError::Store(StoreError::Full) => ApiError::InsufficientStorage,
             RecordsError::Resolve(ResolveError::Store(s)) => RecordsError::Store(s).into(),
             RecordsError::Resolve(r) => ApiError::TooLarge(r.to_string()),
             RecordsError::Busy(b) => b,

@@ -58,11 +58,18 @@ pub enum UploadError {
 
 impl From<io::Error> for UploadError {
     fn from(e: io::Error) -> Self {
-        match e.raw_os_error() {
-            Some(28) | Some(122) => UploadError::NoSpace, // ENOSPC, EDQUOT
-            _ => UploadError::Io(e),
+        if is_no_space(&e) {
+            UploadError::NoSpace
+        } else {
+            UploadError::Io(e)
         }
     }
+}
+
+/// ENOSPC or EDQUOT, judged by kind: errors wrapped with a path (as `tempfile`
+/// wraps them) no longer carry the raw OS code.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
 }
 
 /// An item found in the store.

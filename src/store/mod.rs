@@ -40,6 +40,9 @@ impl Viewer {
 pub enum StoreError {
     #[error("store busy")]
     Busy,
+    /// The filesystem under the store is full (SQLITE_FULL).
+    #[error("store: disk full")]
+    Full,
     #[error("store: {0}")]
     Backend(String),
 }

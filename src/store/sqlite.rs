@@ -95,8 +95,15 @@ struct Inner {
     slots: tokio::sync::Semaphore,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    let disk_full = (&e as &dyn std::any::Any)
+        .downcast_ref::<rusqlite::Error>()
+        .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
+    if disk_full {
+        StoreError::Full
+    } else {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 fn configure(c: &Connection) -> rusqlite::Result<()> {
