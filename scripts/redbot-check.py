@@ -3,10 +3,12 @@
 
     redbot-check.py [--allow NOTE_ID]... [-H 'Name: value']... BASE_URL PATH...
 
-For each BASE_URL+PATH, REDbot (PyPI `redbot`, pinned: `pip install redbot==2.7.1`) sends a
-GET and its own probe requests (If-None-Match, If-Modified-Since, a Range, and
-Accept-Encoding: gzip), then every note it makes is printed as `level NOTE_ID: summary`.
-Linked assets are not checked (REDbot's "descend" is off).
+For each BASE_URL+PATH, REDbot (PyPI `redbot`; run with the Python it is installed in:
+`pip install redbot==2.7.1 httplint==2026.10.4 thor==0.17.0`) sends a GET and its own probe
+requests (Accept-Encoding: gzip always; If-None-Match, If-Modified-Since and a Range when the
+response offers an ETag, Last-Modified and Accept-Ranges), then every note it makes is printed
+as `level NOTE_ID: summary`. Linked assets are not checked (REDbot's "descend" is off); the
+URLs are checked concurrently, and --timeout bounds the whole run.
 
 REDbot's note levels are `good`, `info`, `warning` and `bad`. `bad` is the error level:
 the exit status is 1 when any URL gets a `bad` note, when REDbot cannot fetch the URL
@@ -27,7 +29,7 @@ try:
     from redbot import __version__ as redbot_version
     from redbot.resource import HttpResource
 except ImportError:
-    sys.exit("redbot-check: the redbot package is missing: pip install redbot==2.7.1")
+    sys.exit("redbot-check: the redbot package is missing: pip install redbot==2.7.1 httplint==2026.10.4 thor==0.17.0")
 
 FAIL_LEVEL = "bad"
 

@@ -116,6 +116,9 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         let headers = resp.headers_mut();
+        // An error may depend on who asked (401, a hidden item's 404) or on the
+        // moment (503): no cache keeps one.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));

@@ -6,7 +6,7 @@
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::{header, HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
@@ -172,7 +172,7 @@ pub async fn info(
     method: Method,
     super::PathParam(media_id): super::PathParam,
     MaybeUser(user): MaybeUser,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     super::get_or_head(&method)?;
     let (item, level) = find_authorized(&st, &media_id, user.as_ref(), &INFO_DENIALS).await?;
     let manifest = item.manifest.unwrap_or_else(|| Manifest {
@@ -193,7 +193,12 @@ pub async fn info(
         o.insert("seeding".into(), json!(false));
         o.insert("seedingInfo".into(), Value::Null);
     }
-    Ok(Json(v))
+    // Who asks decides the answer (200, 401 or 404): no cache may keep it.
+    let headers = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::VARY, HeaderValue::from_static("Authorization")),
+    ];
+    Ok((headers, Json(v)).into_response())
 }
 
 /// The original's wording of a refusal to an anonymous caller, per route.
