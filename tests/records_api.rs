@@ -511,3 +511,31 @@ async fn resolution_over_its_byte_or_doc_bound_answers_413_promptly() {
         assert_eq!(t.bound("sqlite_readers").await.1, 0);
     }
 }
+
+/// Any level other than public (organization, shared, or unknown words) is the
+/// owner's alone, through every path: list, did, search, counts, HEAD.
+#[tokio::test]
+async fn non_public_levels_are_owner_only() {
+    let t = TestServer::start().await;
+    let mut docs = Vec::new();
+    for (i, level) in ["organization", "shared", "Secret-ish"].iter().enumerate() {
+        let mut r = record(&d(&format!("org{i}")), "note", &format!("Org note {i}"), json!({}));
+        r["data"]["accessControl"] = json!({"access_level": level, "owner_public_key": ALICE});
+        docs.push(r);
+    }
+    t.seed(&docs);
+    for (who, tok, sees) in [("anonymous", None, false), ("other", Some(token("bob-key")), false), ("owner", Some(token(ALICE)), true)] {
+        let (_, v) = t.get_json("/api/records?recordType=note", tok.as_deref()).await;
+        assert_eq!(v["searchResults"], if sees { 3 } else { 0 }, "{who}");
+        let (_, v) = t.get_json("/api/records?search=org", tok.as_deref()).await;
+        assert_eq!(v["searchResults"], if sees { 3 } else { 0 }, "{who}");
+        let (_, v) = t.get_json("/api/records/recordTypes", tok.as_deref()).await;
+        assert_eq!(v.to_string().contains("\"note\""), sees, "{who}: {v}");
+        let mut head = reqwest::Client::new().head(t.url(&format!("/api/records?did={}", d("org0"))));
+        if let Some(tok) = &tok {
+            head = head.bearer_auth(tok);
+        }
+        let r = head.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{who}");
+    }
+}
