@@ -154,4 +154,36 @@ mod tests {
         assert!(!unconfigured.configured);
         assert!(unconfigured.verify(&t).is_none());
     }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        // base64url without padding, enough for a test
+        let b64 = |v: &str| {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for c in v.as_bytes().chunks(3) {
+                let n = c.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+                for i in 0..=c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        };
+        let a = Auth::new(Some("s3cret"));
+        let body = b64(r#"{"publicKey":"pk"}"#);
+        // the encoder is right: rebuilt from its parts, a real token still verifies
+        let real = a.mint(&Claims { public_key: Some("pk".into()), ..Default::default() });
+        let sig0 = real.rsplit('.').next().unwrap();
+        assert_eq!(format!("{}.{body}.{sig0}", b64(r#"{"typ":"JWT","alg":"HS256"}"#)), real);
+        // alg none, with and without a signature part
+        for header in [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"None"}"#, r#"{"alg":"HS512","typ":"JWT"}"#, r#"{"alg":"RS256"}"#] {
+            let h = b64(header);
+            assert!(a.verify(&format!("{h}.{body}.")).is_none(), "{header}");
+            assert!(a.verify(&format!("{h}.{body}")).is_none(), "{header}");
+            // an HS256 signature pasted onto another alg's header does not verify either
+            let sig = a.mint(&Claims { public_key: Some("pk".into()), ..Default::default() });
+            let sig = sig.rsplit('.').next().unwrap();
+            assert!(a.verify(&format!("{h}.{body}.{sig}")).is_none(), "{header}");
+        }
+    }
 }
