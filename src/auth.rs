@@ -49,6 +49,12 @@ impl User {
         }
         non_empty(&self.claims.public_key).or_else(|| non_empty(&self.claims.publisher_pub_key))
     }
+
+    /// A `scope: calendar-read-only` token (made for calendar subscription URLs):
+    /// it may read the calendar record types and nothing else.
+    pub fn is_calendar_only(&self) -> bool {
+        self.claims.extra.get("scope").and_then(serde_json::Value::as_str) == Some("calendar-read-only")
+    }
 }
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! Proleptic Gregorian calendar arithmetic in UTC (Howard Hinnant's algorithms),
 //! the one place dates are computed: ISO timestamps, JavaScript-style readable
-//! dates, `scheduledOn` days. Computed in i128, so no input can overflow.
+//! dates, `scheduledOn` days. `from_days` computes in i128, so no day count can
+//! overflow it; `to_days` takes years already bounded by its callers.
 
 /// (year, month 1–12, day 1–31) of a day count since 1970-01-01.
 pub fn from_days(days: i64) -> (i128, u32, u32) {

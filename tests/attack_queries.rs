@@ -53,6 +53,14 @@ async fn abusive_queries_are_refused_or_clamped_fast() {
         ("summarizeTags=true&tagCount=99999999&tagPage=99999999".into(), &[200]),
         (format!("{}=1", "%".repeat(100)), &[200, 400]),
         ("search=%ff%fe".into(), &[200, 400]),
+        ("search=%00".into(), &[400]),
+        ("search=a%00b".into(), &[400]),
+        ("tags=a%01b".into(), &[400]),
+        ("scheduledOn=9223372036854775807".into(), &[400]),
+        ("scheduledOn=-9223372036854775808".into(), &[400]),
+        ("scheduledOn=99999999999999999-01-01".into(), &[400]),
+        ("scheduledOn=2024-02-30".into(), &[200, 400]),
+        ("scheduledOn=9999-12-31".into(), &[200]),
         (format!("q={}", "a".repeat(20_000)), &[400]),
     ];
     for (q, allowed) in &cases {

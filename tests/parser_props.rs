@@ -68,9 +68,11 @@ proptest! {
             Just("tags"), Just("tagsMatchMode"), Just("dateStart"), Just("dateEnd"), Just("recordType"), Just("did"),
             Just("fieldName"), Just("fieldSearch"), Just("fieldMatchMode"), Just("summarizeTags"), Just("tagCount"),
             Just("tagPage"), Just("source"), Just("inArweaveBlock"), Just("noDuplicates"), Just("resolveNamesOnly"),
-            Just("exerciseNames"), Just("ingredientNames"), Just("includeSigs"), Just("hideNullValues"), Just("x")
+            Just("exerciseNames"), Just("ingredientNames"), Just("includeSigs"), Just("hideNullValues"), Just("x"),
+            Just("scheduledOn"), Just("equipmentRequired"), Just("exerciseType"), Just("cuisine"), Just("model"),
+            Just("exerciseDIDs"), Just("didTxRef"), Just("hasAudio"), Just("searchMatchMode"), Just("equipmentMatchMode")
         ].prop_map(str::to_owned),
-        prop_oneof![any::<String>(), "-?[0-9]{0,25}", "[a-z:,]{0,40}", "\\{[\"a-z.:0-9,\\[\\]{} ]{0,60}\\}"],
+        prop_oneof![any::<String>(), "-?[0-9]{0,25}", "-?[0-9]{1,20}-[0-9]{1,3}-[0-9]{1,3}", "[a-z:,]{0,40}", "\\{[\"a-z.:0-9,\\[\\]{} ]{0,60}\\}"],
     ), 0..12)) {
         if let Ok(q) = query::parse(&pairs, 5) {
             prop_assert!(q.limit <= query::MAX_LIMIT);

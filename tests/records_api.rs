@@ -428,6 +428,21 @@ async fn writes() {
     assert_eq!(s, 200);
     let (s, _) = t.post_json("/api/records/newRecord?storage=gun&recordType=note", Some(&cal), &json!({"basic": {}})).await;
     assert_eq!(s, 403);
+    // naming no type, or any other type beside a calendar one, is refused too
+    for q in ["", "?did=did:arweave:exP", "?search=secret", "?exerciseNames=secret&resolveDepth=2", "?recordType=workoutSchedule&recordType=exercise", "?recordType=workoutSchedule,exercise"] {
+        let (s, v) = t.get_json(&format!("/api/records{q}"), Some(&cal)).await;
+        assert_eq!(s, 403, "{q}: {v}");
+    }
+    let (s, _) = t.get_json("/api/records/recordTypes", Some(&cal)).await;
+    assert_eq!(s, 403);
+    // and it has no media rights: it cannot upload, and reads as anonymous
+    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"GIF89a".to_vec()).file_name("a.gif"));
+    let r = reqwest::Client::new().post(t.url("/api/media/upload")).bearer_auth(&cal).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"GIF89a-private".to_vec()).file_name("a.gif"));
+    let v: Value = reqwest::Client::new().post(t.url("/api/media/upload")).bearer_auth(&alice).multipart(form).send().await.unwrap().json().await.unwrap();
+    let r = reqwest::Client::new().get(t.url(&format!("/api/media/{}", v["mediaId"].as_str().unwrap()))).bearer_auth(&cal).send().await.unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]

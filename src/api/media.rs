@@ -32,6 +32,9 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
+    if user.is_calendar_only() {
+        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
+    }
     let owner = user
         .public_key()
         .ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))?
@@ -223,6 +226,8 @@ async fn find_authorized(
     user: Option<&User>,
     words: &Denials,
 ) -> ApiResult<(StoredMedia, AccessLevel)> {
+    // A calendar-scoped token reads calendar records only: for media it is anonymous.
+    let user = user.filter(|u| !u.is_calendar_only());
     let item = match find(st, media_id).await {
         Err(ApiError::NotFound(_)) if user.is_none() => return Err(ApiError::Unauthorized(words.anonymous)),
         other => other?,

@@ -54,18 +54,24 @@ fn caller(user: Option<&User>) -> Caller {
 }
 
 fn calendar_only(user: Option<&User>) -> bool {
-    user.is_some_and(|u| u.claims.extra.get("scope").and_then(Value::as_str) == Some("calendar-read-only"))
+    user.is_some_and(User::is_calendar_only)
+}
+
+fn calendar_refusal() -> ApiError {
+    ApiError::Forbidden(format!("Calendar-scoped tokens may only read recordType {}", CALENDAR_TYPES.join(" or ")))
 }
 
 pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req: Request) -> Result<Response, ApiError> {
     super::get_or_head(req.method())?;
     let raw = req.uri().query().unwrap_or("");
     if calendar_only(user.as_ref()) {
+        // Every recordType named must be a calendar type, and one must be named:
+        // the original let such a token read everything when it named none.
         let pairs = crate::records::query::pairs(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if let Some((_, t)) = pairs.iter().rev().find(|(k, _)| k == "recordType") {
-            if !CALENDAR_TYPES.contains(&t.as_str()) {
-                return Err(ApiError::Forbidden(format!("Calendar-scoped tokens may only read {}", CALENDAR_TYPES.join(", "))));
-            }
+        let types: Vec<&str> =
+            pairs.iter().filter(|(k, _)| k == "recordType").flat_map(|(_, v)| v.split(',')).map(str::trim).collect();
+        if types.is_empty() || !types.iter().all(|t| CALENDAR_TYPES.contains(t)) {
+            return Err(calendar_refusal());
         }
     }
     let body = st.records.list(raw, caller(user.as_ref())).await?;
@@ -77,6 +83,9 @@ pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req
 }
 
 pub async fn record_types(State(st): State<SharedState>, MaybeUser(user): MaybeUser) -> ApiResult<Json<Value>> {
+    if calendar_only(user.as_ref()) {
+        return Err(calendar_refusal());
+    }
     Ok(Json(st.records.record_types(&caller(user.as_ref()).viewer).await?))
 }
 

@@ -197,7 +197,14 @@ pub fn pairs(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
     if raw.len() > MAX_QUERY_BYTES {
         return Err(bad("query", format!("over {MAX_QUERY_BYTES} bytes")));
     }
-    Ok(form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    // No parameter of the API carries control characters; NUL in particular would
+    // end an FTS5 string early.
+    if let Some((k, _)) = pairs.iter().find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control)) {
+        return Err(bad("query", format!("{k:?}: control characters are not allowed")));
+    }
+    Ok(pairs)
 }
 
 /// The client's own query as a JSON object (`queryParams`); a repeated key gives
@@ -304,14 +311,21 @@ fn scalar_of(s: &str) -> Scalar {
     }
 }
 
+/// Bound: `scheduledOn` years (and the same span as Unix seconds); outside → 400.
+const DAY_YEARS: std::ops::RangeInclusive<i64> = -9999..=9999;
+
 fn parse_day(v: &str) -> Option<(i64, i64)> {
     let v = v.trim();
+    let span = crate::civil::to_days(*DAY_YEARS.start(), 1, 1) * 86_400..=crate::civil::to_days(*DAY_YEARS.end(), 12, 31) * 86_400;
     let start = if let Ok(ts) = v.parse::<i64>() {
+        if !span.contains(&ts) {
+            return None;
+        }
         ts.div_euclid(86_400) * 86_400
     } else {
         let mut it = v.split('-');
         let (y, m, d) = (it.next()?.parse::<i64>().ok()?, it.next()?.parse::<i64>().ok()?, it.next()?.parse::<i64>().ok()?);
-        if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        if it.next().is_some() || !DAY_YEARS.contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             return None;
         }
         crate::civil::to_days(y, m, d) * 86_400
