@@ -173,6 +173,13 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// Seconds a connection may move no byte in either direction (a client that
+    /// stopped reading a response or sending a body); then it is closed and
+    /// whatever it held is released. Also bounds a request that computes this
+    /// long before its first byte.
+    #[arg(long, env = "OIPD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
     /// Seconds in-flight responses get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "OIPD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -7,6 +7,14 @@
 //! heads are capped at [`MAX_HEAD_BYTES`]; a connection that goes quiet between
 //! requests is closed after the same timeout.
 //!
+//! A connection that moves no byte in either direction for `--idle-timeout-secs`
+//! while it waits on the network (a client that stopped reading
+//! a response, or stopped sending a body) is closed, so a stalled client cannot
+//! hold a stream slot, a render slot or an upload forever (nginx's `send_timeout`
+//! and `client_body_timeout`). A per-connection watchdog does it, not the
+//! socket's own polls: a handler that stops consuming a body stops hyper from
+//! reading at all.
+//!
 //! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which belongs to a
 //! terminating proxy; cleartext h2c would only add a way to hold connections
 //! open (hyper has no idle timeout for HTTP/2), so its preface is refused.
@@ -118,10 +126,17 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             app.clone().oneshot(req)
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let activity = Activity::new();
+        let io = Watched { inner: stream, activity: activity.clone() };
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         let watched = graceful.watch(conn);
+        let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
         tokio::spawn(async move {
-            let _ = watched.await;
+            tokio::select! {
+                _ = watched => {}
+                // dropping the connection drops its request, body and whatever they hold
+                _ = activity.stalled(idle) => tracing::debug!("closed a stalled connection"),
+            }
             drop(open);
         });
     }
@@ -132,6 +147,99 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// Progress of one connection's socket, shared with its stall watchdog.
+struct Activity {
+    born: std::time::Instant,
+    /// Milliseconds since `born` of the last byte moved (or flush completed).
+    last_progress_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Activity {
+            born: std::time::Instant::now(),
+            last_progress_ms: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64
+    }
+
+    fn record<T>(&self, r: &std::task::Poll<std::io::Result<T>>) {
+        if r.is_ready() {
+            self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Resolves once the connection has moved no byte for `timeout`.
+    async fn stalled(self: Arc<Self>, timeout: Duration) {
+        let limit = timeout.as_millis() as u64;
+        loop {
+            let idle = self.now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis((limit - idle).max(50))).await;
+        }
+    }
+}
+
+/// A socket that reports its progress to an [`Activity`]; the connection's
+/// watchdog closes it when it stalls (`--idle-timeout-secs`).
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.activity.record(&r);
+        r
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.activity.record(&r);
+        r
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.activity.record(&r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_flush(cx);
+        this.activity.record(&r);
+        r
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

@@ -22,6 +22,24 @@ async fn wait_for(mut f: impl AsyncFnMut() -> bool, secs: u64) -> bool {
     false
 }
 
+/// A sparse file: large on the wire, nothing on disk.
+fn sparse(t: &TestServer, rel: &str, len: u64) -> String {
+    let p = t.web_root().join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::File::create(&p).unwrap().set_len(len).unwrap();
+    format!("/media/{rel}")
+}
+
+/// Open a GET and read only the response head; the body stays unread.
+async fn open_stalled(t: &TestServer, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(t.server.addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    s
+}
+
 /// True once the peer has closed the connection (EOF or reset).
 async fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 4096];
@@ -282,6 +300,79 @@ async fn connection_bound_holds_and_recovers() {
     for _ in 0..MAX * 2 {
         assert_eq!(t.get_raw_path("/media/a.gif", "").await.status, 200);
     }
+}
+
+/// Clients that stop reading a response (or stop sending a body) are closed after
+/// `--idle-timeout-secs`, and what they held — stream slots, render slots, upload
+/// temp files — is released; meanwhile everyone else is served.
+#[tokio::test]
+async fn stalled_clients_are_cut_off_and_release_what_they_held() {
+    let t = TestServer::start_with(|c| {
+        c.idle_timeout_secs = 2;
+        c.max_streams = 4;
+        c.stream_wait_ms = 10_000;
+    })
+    .await;
+    t.seed_demo(13).await;
+    let big = sparse(&t, "big.gif", 64 << 20);
+    let small = t.put_web("small.gif", b"small");
+    let _ = t.raw(&format!("HEAD {big} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).await;
+
+    // four readers that stop reading fill every file stream slot
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(open_stalled(&t, &big).await);
+    }
+    assert_eq!(t.bound("file_streams").await, (4, 4));
+    // a reader that stops reading a large records answer holds a render slot
+    let athlete = oipd::records::demo::athlete_did(13);
+    let mut rec = tokio::net::TcpStream::connect(t.server.addr).await.unwrap();
+    rec.write_all(format!("GET /api/records?did={athlete}&resolveDepth=3 HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+    assert!(wait_for(async || t.bound("record_streams").await.1 == 1, 10).await, "the records answer started");
+    // an upload that stops sending mid-body holds a temp file
+    let tok = token("owner");
+    let head = format!(
+        "POST /api/media/upload HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {tok}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 10000000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.gif\"\r\n\r\n"
+    );
+    let mut up = tokio::net::TcpStream::connect(t.server.addr).await.unwrap();
+    up.write_all(head.as_bytes()).await.unwrap();
+    up.write_all(&bytes(600_000, 3)).await.unwrap();
+    let temp = t.media_root().join("temp");
+    let temps = || std::fs::read_dir(&temp).map(|d| d.count()).unwrap_or(0);
+    assert!(wait_for(async || temps() == 1, 5).await, "upload in progress");
+
+    // all of it is released within the idle timeout (+ slack), without any client acting
+    let started = std::time::Instant::now();
+    let released = wait_for(
+        async || t.bound("file_streams").await.1 == 0 && t.bound("record_streams").await.1 == 0 && temps() == 0,
+        8,
+    )
+    .await;
+    assert!(
+        released,
+        "stalled clients released their slots and temp file: file_streams {:?}, record_streams {:?}, temps {}",
+        t.bound("file_streams").await,
+        t.bound("record_streams").await,
+        temps()
+    );
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    // the server closed those connections
+    for mut s in stalled.into_iter().chain([rec, up]) {
+        let mut buf = vec![0u8; 1 << 20];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => continue, // drain what the kernel buffered
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        assert!(closed, "connection closed by the server");
+    }
+    // and service goes on
+    assert_eq!(t.get_raw_path(&small, "").await.status, 200);
 }
 
 /// oipd speaks HTTP/1.1 only (browsers use HTTP/2 only over TLS, which belongs to
