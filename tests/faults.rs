@@ -108,6 +108,24 @@ async fn full_disk_upload_is_507_and_leaves_nothing() {
     assert_eq!(status, 507, "{v}");
     assert_eq!(media_dirs(&media).len(), 1, "only the earlier upload is published");
     assert!(files_under(&media.join("temp")).is_empty(), "temp file removed");
+    // exactly enough room for the upload's bytes but not for its manifest: the
+    // failure comes at publish time, and still nothing of it stays
+    drop(filler);
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    let avail = || -> u64 {
+        let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(fs.path()).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    let upload_len = 40 * 4096;
+    std::fs::File::create(fs.path().join("filler")).unwrap().write_all(&vec![0u8; (avail() - upload_len) as usize]).unwrap();
+    assert_eq!(avail(), upload_len);
+    let data = bytes(upload_len as usize, 80);
+    let (status, v) = upload(&t, data.clone()).await;
+    assert_eq!(status, 507, "{v}");
+    assert!(!media.join(sha256_hex(&data)).exists(), "no item directory left behind");
+    assert_eq!(media_dirs(&media).len(), 1);
+    assert!(files_under(&media.join("temp")).is_empty(), "temp file removed");
+
     // a record write on the full disk is a 507 too, and reads still work
     let body = json!({"basic": {"name": "note"}, "note": {"text": "x".repeat(200_000)}});
     let (status, v) = t.post_json("/api/records/newRecord?recordType=note&storage=gun&localId=n1", Some(&token("owner")), &body).await;
@@ -162,6 +180,7 @@ async fn kill_9_during_upload_then_restart() {
     let c = reqwest::Client::new();
     let r = c.get(srv.url(&format!("/api/media/{id}"))).bearer_auth(&tok).send().await.unwrap();
     assert_eq!(r.status(), 404, "the half upload is not served");
+    assert!(files_under(&temp).is_empty(), "the killed upload's temp file was swept at restart: {:?}", files_under(&temp));
     assert_eq!(c.get(srv.url("/api/health")).send().await.unwrap().status(), 200);
     // re-run completes
     let form = reqwest::multipart::Form::new()

@@ -10,7 +10,8 @@
 //!    manifest without an `original` (a crash in between) is not served.
 //!
 //! A dropped upload (client abort, error, limit) drops its temp file, which deletes
-//! it. Temp files left by a crash are swept at startup.
+//! it. Each live upload holds an `flock` on its temp file; at startup every temp
+//! file nobody holds (left by a crash or `kill -9`) is removed.
 //!
 //! Bounds: [`UPLOAD_BUFFER`] bytes buffered per upload between disk writes; the
 //! size limit is checked before bytes are buffered.
@@ -18,7 +19,7 @@
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
@@ -28,9 +29,6 @@ use super::manifest::{AccessLevel, Manifest, MAX_MANIFEST_BYTES};
 
 /// Bound: bytes of an upload buffered in memory between writes to its temp file.
 pub const UPLOAD_BUFFER: usize = 256 * 1024;
-
-/// Temp files older than this at startup are leftovers of a crash.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// A validated media id: 64 lowercase hex characters (SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,17 +124,21 @@ impl MediaStore {
         self.default_access
     }
 
+    /// Remove temp files no live upload holds. Every upload keeps an exclusive
+    /// `flock` on its temp file for its whole life (released by the kernel when
+    /// the process dies), so what can be locked here belongs to a crashed or
+    /// killed process — even one that died a second ago — while uploads of other
+    /// processes sharing the directory are left alone.
     fn sweep_stale_temps(&self) {
         let Ok(entries) = fs::read_dir(&self.temp) else { return };
-        let now = SystemTime::now();
         for e in entries.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .map(|m| now.duration_since(m).unwrap_or_default() > STALE_TEMP_AGE)
-                .unwrap_or(false);
-            if old && e.file_name().to_string_lossy().starts_with("upload_") {
-                let _ = fs::remove_file(e.path());
+            if !e.file_name().to_string_lossy().starts_with("upload_") {
+                continue;
+            }
+            if let Ok(f) = File::open(e.path()) {
+                if f.try_lock().is_ok() {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
     }
@@ -160,6 +162,7 @@ impl MediaStore {
     /// Start an upload: a temp file and a running hash.
     pub fn begin_upload(&self) -> io::Result<Upload> {
         let tmp = tempfile::Builder::new().prefix("upload_").tempfile_in(&self.temp)?;
+        tmp.as_file().lock()?; // marks it live for `sweep_stale_temps` of any process
         Ok(Upload { tmp, hasher: Sha256::new(), size: 0, limit: self.max_upload, root: self.root.clone() })
     }
 }
@@ -204,7 +207,9 @@ impl Upload {
         Ok(())
     }
 
-    /// Hash, fsync and publish. Returns the item in force afterwards.
+    /// Hash, fsync and publish. Returns the item in force afterwards. On failure
+    /// nothing of this upload stays: not its temp file, not a manifest it wrote,
+    /// not an item directory it created.
     pub fn finish(self, new: NewMedia) -> Result<Ingested, UploadError> {
         let Upload { tmp, hasher, size, root, .. } = self;
         tmp.as_file().sync_all()?;
@@ -216,36 +221,54 @@ impl Upload {
             // Known bytes: the existing item stands as it is (even without a manifest).
             return Ok(Ingested { manifest: read_manifest(&dir), media_id: id, created: false });
         }
-
-        let manifest = Manifest {
-            media_id: id.clone(),
-            original_name: new.original_name,
-            mime_type: new.mime_type,
-            file_size: size,
-            magnet_uri: String::new(),
-            info_hash: String::new(),
-            http_url: format!("{}{}", new.url_base, id),
-            created_at: iso_now(),
-            user_public_key: Some(new.owner),
-            access_level: Some(new.access.as_str().to_owned()),
-            extra: Default::default(),
-        };
-        let mut mtmp = tempfile::Builder::new().prefix(".manifest_").tempfile_in(&dir)?;
-        serde_json::to_writer_pretty(&mut mtmp, &manifest).map_err(io::Error::other)?;
-        mtmp.as_file().sync_all()?;
-        let mut created = match mtmp.persist_noclobber(dir.join("manifest.json")) {
-            Ok(_) => true,
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e.error.into()),
-        };
-        match tmp.persist_noclobber(&original) {
-            Ok(_) => {}
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => created = false,
-            Err(e) => return Err(e.error.into()),
+        let mut wrote_manifest = false;
+        let published = publish(tmp, new, size, &id, &dir, &mut wrote_manifest);
+        if published.is_err() {
+            if wrote_manifest && !original.exists() {
+                let _ = fs::remove_file(dir.join("manifest.json"));
+            }
+            let _ = fs::remove_dir(&dir); // only if empty
         }
-        File::open(&dir)?.sync_all()?;
+        let created = published?;
         Ok(Ingested { manifest: read_manifest(&dir), media_id: id, created })
     }
+}
+
+/// The commit steps of [`Upload::finish`]: manifest first (no-clobber), then
+/// `original` (the commit point), then the directory entry made durable.
+fn publish(tmp: NamedTempFile, new: NewMedia, size: u64, id: &str, dir: &Path, wrote_manifest: &mut bool) -> Result<bool, UploadError> {
+    let manifest = Manifest {
+        media_id: id.to_owned(),
+        original_name: new.original_name,
+        mime_type: new.mime_type,
+        file_size: size,
+        magnet_uri: String::new(),
+        info_hash: String::new(),
+        http_url: format!("{}{}", new.url_base, id),
+        created_at: iso_now(),
+        user_public_key: Some(new.owner),
+        access_level: Some(new.access.as_str().to_owned()),
+        extra: Default::default(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    let mut mtmp = tempfile::Builder::new().prefix(".manifest_").tempfile_in(dir)?;
+    mtmp.write_all(&json)?; // an ENOSPC here stays an ENOSPC (→ 507)
+    mtmp.as_file().sync_all()?;
+    let mut created = match mtmp.persist_noclobber(dir.join("manifest.json")) {
+        Ok(_) => {
+            *wrote_manifest = true;
+            true
+        }
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e.error.into()),
+    };
+    match tmp.persist_noclobber(dir.join("original")) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => created = false,
+        Err(e) => return Err(e.error.into()),
+    }
+    File::open(dir)?.sync_all()?;
+    Ok(created)
 }
 
 /// An [`Upload`] driven from async code: chunks are buffered up to
