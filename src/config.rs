@@ -213,8 +213,10 @@ impl ServeConfig {
             .unwrap_or_else(|| self.data_dir.join("generated"))
     }
 
-    pub fn cors_origin_list(&self) -> Vec<String> {
-        self.cors_origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect()
+    /// `--cors-origins` parsed; a pattern with `*` anywhere but the two allowed
+    /// places is a configuration error, not a silent prefix match.
+    pub fn cors_rules(&self) -> Result<Vec<OriginRule>, String> {
+        self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(OriginRule::parse).collect()
     }
 
     pub fn diagnostics_enabled(&self) -> bool {
@@ -242,5 +244,67 @@ impl ServeConfig {
             .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|s| !s.is_empty())
             .collect()
+    }
+}
+
+/// One entry of `--cors-origins`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginRule {
+    /// `https://app.example.com`: that origin exactly.
+    Exact(String),
+    /// `chrome-extension://*`: every origin of that scheme.
+    Scheme(String),
+    /// `https://*.example.com`: that scheme, any host ending in `.example.com`
+    /// (the suffix may carry a port).
+    Subdomain { scheme: String, suffix: String },
+}
+
+impl OriginRule {
+    pub fn parse(p: &str) -> Result<Self, String> {
+        let bad = || format!("--cors-origins: {p:?}: '*' may only stand for a whole host (scheme://*) or its first labels (scheme://*.example.com)");
+        let (scheme, rest) = p.split_once("://").ok_or_else(|| format!("--cors-origins: {p:?} is not an origin (scheme://host)"))?;
+        if scheme.is_empty() || scheme.contains('*') {
+            return Err(bad());
+        }
+        match rest {
+            "*" => Ok(OriginRule::Scheme(scheme.to_owned())),
+            r if r.starts_with("*.") && !r[2..].contains('*') && r.len() > 2 => {
+                Ok(OriginRule::Subdomain { scheme: scheme.to_owned(), suffix: r[1..].to_owned() })
+            }
+            r if !r.contains('*') && !r.is_empty() && !r.contains('/') => Ok(OriginRule::Exact(p.to_owned())),
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn matches(&self, origin: &str) -> bool {
+        let Some((scheme, host)) = origin.split_once("://") else { return false };
+        match self {
+            OriginRule::Exact(o) => origin == o,
+            OriginRule::Scheme(s) => scheme == s && !host.is_empty(),
+            OriginRule::Subdomain { scheme: s, suffix } => {
+                scheme == s && host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::OriginRule;
+
+    #[test]
+    fn origin_patterns() {
+        let r = |p: &str| OriginRule::parse(p).unwrap();
+        assert!(r("https://app.example.com").matches("https://app.example.com"));
+        assert!(!r("https://app.example.com").matches("https://app.example.com.evil.net"));
+        assert!(r("chrome-extension://*").matches("chrome-extension://abcdef"));
+        assert!(!r("chrome-extension://*").matches("https://abcdef"));
+        let sub = r("https://*.example.com");
+        assert!(sub.matches("https://a.example.com") && sub.matches("https://a.b.example.com"));
+        assert!(!sub.matches("https://example.com") && !sub.matches("https://evilexample.com") && !sub.matches("http://a.example.com"));
+        assert!(!sub.matches("https://a.example.com.evil.net"));
+        for bad in ["https://app.example.com*", "*", "https://*example.com", "https://a.*.com", "*://x", "nope", "https://x/*"] {
+            assert!(OriginRule::parse(bad).is_err(), "{bad}");
+        }
     }
 }

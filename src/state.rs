@@ -31,6 +31,8 @@ const RECORD_STREAMS: Labels = Labels {
 
 pub struct AppState {
     pub config: ServeConfig,
+    /// `--cors-origins`, parsed (empty: no CORS layer).
+    pub cors_rules: Vec<crate::config::OriginRule>,
     pub auth: Arc<Auth>,
     pub files: Arc<FileServer>,
     pub media: MediaStore,
@@ -67,6 +69,7 @@ impl AppState {
             let label = format!("{what} {}", p.display());
             move |e| StartError::Io(label, e)
         };
+        let cors_rules = config.cors_rules().map_err(StartError::Config)?;
         let web = config.web_dir();
         std::fs::create_dir_all(&web).map_err(io("creating", &web))?;
         let gen = config.generate_dir();
@@ -143,6 +146,7 @@ impl AppState {
             auth: Arc::new(Auth::new(config.jwt_secret.as_deref())),
             immutable_exts: config.immutable_extension_list(),
             config,
+            cors_rules,
             files,
             media,
             records,

@@ -1,5 +1,5 @@
-//! CORS: off unless origins are configured; allowed origins (exact or prefix
-//! patterns) get credentials and the exposed headers a media player needs,
+//! CORS: off unless origins are configured; allowed origins (exact, scheme-wide
+//! or subdomain patterns) get credentials and the exposed headers a media player needs,
 //! including `Content-Range`; others get no CORS headers; preflights answer.
 
 mod common;
@@ -48,4 +48,26 @@ async fn preflight() {
     assert!(allowed.contains("authorization") && allowed.contains("range"), "{allowed}");
     assert!(r.header("access-control-allow-methods").unwrap().contains("POST"));
     assert_eq!(r.header("access-control-max-age"), Some("86400"));
+}
+
+#[tokio::test]
+async fn preflights_carry_security_headers_and_bad_patterns_refuse_to_start() {
+    let t = TestServer::start_with(|c| c.cors_origins = "https://*.example.com".into()).await;
+    let r = t
+        .raw("OPTIONS /media/a.gif HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(r.status < 300, "{}", r.status);
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"));
+    // a look-alike host gets nothing
+    let p = t.put_web("a.gif", b"gif");
+    let r = t.get_raw_path(&p, "Origin: https://app.example.com.evil.net\r\n").await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // a pattern that would have been a loose prefix match is a startup error
+    let mut cfg = oipd::config::ServeConfig::with_data_dir(t.dir.path().join("other"));
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.cors_origins = "https://app.example.com*".into();
+    let err = oipd::RunningServer::start(cfg).await.err().expect("refused");
+    assert!(err.to_string().contains("--cors-origins"), "{err}");
 }

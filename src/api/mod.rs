@@ -72,6 +72,8 @@ pub fn router(state: SharedState) -> Router {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
         .layer(axum::middleware::from_fn(limit_head))
+        // inside the security headers, so CORS preflight answers carry them too
+        .layer(tower::util::option_layer(cors(&state.cors_rules)))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -80,7 +82,6 @@ pub fn router(state: SharedState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("SAMEORIGIN"),
         ))
-        .layer(tower::util::option_layer(cors(&state.config.cors_origin_list())))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -134,20 +135,17 @@ async fn track_request(State(st): State<SharedState>, req: Request, next: axum::
 /// headers a media player needs exposed — including `Content-Range`, which the
 /// original forgot. No origins configured: no layer at all (it would otherwise
 /// answer every OPTIONS itself, in place of our 405 with `Allow`).
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+fn cors(origins: &[crate::config::OriginRule]) -> Option<tower_http::cors::CorsLayer> {
     use http::{header as h, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
         return None;
     }
-    let origins: Vec<String> = origins.to_vec();
+    let origins = origins.to_vec();
     let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
             let Ok(o) = origin.to_str() else { return false };
-            origins.iter().any(|allowed| match allowed.strip_suffix('*') {
-                Some(prefix) => o.starts_with(prefix),
-                None => o == allowed,
-            })
+            origins.iter().any(|rule| rule.matches(o))
         }))
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
         .allow_headers([
