@@ -180,6 +180,11 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// Bound: milliseconds one records query may run in SQLite before it is
+    /// interrupted (→ 503); a query whose client disconnected stops at once.
+    #[arg(long, env = "OIPD_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub query_timeout_ms: u64,
+
     /// Seconds in-flight responses get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "OIPD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

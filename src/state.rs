@@ -101,7 +101,7 @@ impl AppState {
             streams,
             config.max_ranges,
         ));
-        let store = crate::store::open(&config.data_dir).map_err(|e| {
+        let store = crate::store::open_with_budget(&config.data_dir, std::time::Duration::from_millis(config.query_timeout_ms.max(1))).map_err(|e| {
             StartError::Io(format!("opening the record store in {}", config.data_dir.display()), std::io::Error::other(e.to_string()))
         })?;
         let records = Arc::new(RecordsService::new(

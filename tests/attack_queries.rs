@@ -122,3 +122,28 @@ async fn abusive_record_bodies() {
     let r = c.post(t.url("/api/records/deleteRecord")).bearer_auth(&tok).body("{\"delete\": 5}").send().await.unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// A query past the time budget is interrupted inside SQLite and answered 503
+/// with Retry-After; its reader connection is returned and service goes on.
+#[tokio::test]
+async fn queries_over_the_time_budget_are_interrupted() {
+    let t = TestServer::start_with(|c| c.query_timeout_ms = 1).await;
+    t.seed_demo(4).await;
+    let mut interrupted = 0;
+    for q in ["search=workout%20strength&limit=1000", "ingredientNames=beef,tomato,lime", "sortBy=date:desc&limit=1000&page=3", "didTxRef=x"] {
+        let r = t.get_raw_path(&format!("/api/records?{q}"), "").await;
+        assert!([200, 503].contains(&r.status), "{q}: {}", r.status);
+        if r.status == 503 {
+            interrupted += 1;
+            assert_eq!(r.header("retry-after"), Some("2"));
+            assert!(r.json()["details"].as_str().unwrap().contains("time budget"), "{q}");
+        }
+    }
+    assert!(interrupted >= 2, "a 1 ms budget interrupts the heavy queries ({interrupted})");
+    assert_eq!(t.bound("sqlite_readers").await.1, 0, "every reader returned");
+    // the same store with the default budget answers them
+    let t2 = TestServer::start().await;
+    t2.seed_demo(4).await;
+    let (s, _) = t2.get_json("/api/records?didTxRef=x", None).await;
+    assert_eq!(s, 200);
+}

@@ -27,6 +27,9 @@ impl From<RecordsError> for ApiError {
             RecordsError::Store(StoreError::Busy) => ApiError::Overloaded { what: "record store", retry_after: 2 },
             RecordsError::Store(StoreError::Backend(m)) => ApiError::Internal(m),
             RecordsError::Store(StoreError::Full) => ApiError::InsufficientStorage,
+            RecordsError::Store(StoreError::TimedOut) => ApiError::Overloaded { what: "the query time budget", retry_after: 2 },
+            // the caller is gone; nobody reads this answer
+            RecordsError::Store(StoreError::Interrupted) => ApiError::Internal("query cancelled".into()),
             RecordsError::Resolve(ResolveError::Store(s)) => RecordsError::Store(s).into(),
             RecordsError::Resolve(r) => ApiError::TooLarge(r.to_string()),
             RecordsError::Busy(b) => b,

@@ -43,6 +43,12 @@ pub enum StoreError {
     /// The filesystem under the store is full (SQLITE_FULL).
     #[error("store: disk full")]
     Full,
+    /// A read ran past its time budget and was interrupted.
+    #[error("store: query over its time budget")]
+    TimedOut,
+    /// A read was interrupted because its caller went away.
+    #[error("store: query cancelled")]
+    Interrupted,
     #[error("store: {0}")]
     Backend(String),
 }
@@ -137,6 +143,14 @@ pub trait RecordStore: BoundSource + Send + Sync {
 /// Open the store for a data directory: the embedded SQLite backend
 /// (`<data-dir>/oipd.sqlite`). The one place a backend is chosen.
 pub fn open(data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn RecordStore>, StoreError> {
+    open_with_budget(data_dir, sqlite::READ_BUDGET)
+}
+
+/// [`open`] with the time one read may take before it is interrupted.
+pub fn open_with_budget(
+    data_dir: &std::path::Path,
+    read_budget: std::time::Duration,
+) -> Result<std::sync::Arc<dyn RecordStore>, StoreError> {
     let path = sqlite::SqliteStore::path_in(data_dir);
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(&path)?))
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(&path)?.with_read_budget(read_budget)))
 }

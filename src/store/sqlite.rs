@@ -8,8 +8,11 @@
 //! happen here, over the whole result set.
 //!
 //! Bounds: [`READERS`] reader connections (requests past them wait up to
-//! [`READER_WAIT`], then 503); SQLite's own page cache per connection
-//! ([`CACHE_KIB`]); at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
+//! [`READER_WAIT`], then 503); each read's time on its connection
+//! ([`SqliteStore::with_read_budget`], default [`READ_BUDGET`]; past it SQLite is
+//! interrupted → 503), and a read whose caller has gone (client disconnected) is
+//! interrupted at once; SQLite's own page cache per connection ([`CACHE_KIB`]);
+//! at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,10 @@ use crate::records::query::{BlockFilter, Dir, ListFilter, MatchMode, RecordQuery
 pub const READERS: usize = 4;
 /// How long a query waits for a reader before 503.
 pub const READER_WAIT: Duration = Duration::from_secs(10);
+/// Bound: default time one read may hold its connection (`--query-timeout-ms`).
+pub const READ_BUDGET: Duration = Duration::from_secs(30);
+/// SQLite VM instructions between checks of a read's deadline and cancellation.
+const PROGRESS_OPS: i32 = 10_000;
 /// Bound: SQLite page cache per connection, KiB.
 pub const CACHE_KIB: i64 = 1024;
 /// Bound: ids per `IN (...)` statement when fetching references.
@@ -87,6 +94,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    read_budget: Duration,
 }
 
 struct Inner {
@@ -96,13 +104,20 @@ struct Inner {
 }
 
 fn backend<E: std::fmt::Display + 'static>(e: E) -> StoreError {
-    let disk_full = (&e as &dyn std::any::Any)
-        .downcast_ref::<rusqlite::Error>()
-        .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
-    if disk_full {
-        StoreError::Full
-    } else {
-        StoreError::Backend(e.to_string())
+    let code = (&e as &dyn std::any::Any).downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code);
+    match code {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+        Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::Interrupted,
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -134,7 +149,14 @@ impl SqliteStore {
                 readers: Mutex::new(readers),
                 slots: tokio::sync::Semaphore::new(READERS),
             }),
+            read_budget: READ_BUDGET,
         })
+    }
+
+    /// The time one read may hold its connection before SQLite is interrupted.
+    pub fn with_read_budget(mut self, budget: Duration) -> Self {
+        self.read_budget = budget;
+        self
     }
 
     pub fn path_in(data_dir: &Path) -> PathBuf {
@@ -150,10 +172,23 @@ impl SqliteStore {
             .map_err(|_| StoreError::Busy)?
             .map_err(|_| StoreError::Busy)?;
         let inner = self.inner.clone();
+        // Set when this future is dropped (the client went away): the read stops.
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+        let deadline = std::time::Instant::now() + self.read_budget;
         let out = crate::memory::track::spawn_blocking(move || {
             let conn = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(conn) = conn else { return Err(StoreError::Busy) };
-            let r = f(&conn);
+            let stop = cancelled.clone();
+            conn.progress_handler(
+                PROGRESS_OPS,
+                Some(move || stop.load(std::sync::atomic::Ordering::Relaxed) || std::time::Instant::now() > deadline),
+            );
+            let r = f(&conn).map_err(|e| match e {
+                StoreError::Interrupted if !cancelled.load(std::sync::atomic::Ordering::Relaxed) => StoreError::TimedOut,
+                e => e,
+            });
+            conn.progress_handler(0, None::<fn() -> bool>);
             inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             r
         })
