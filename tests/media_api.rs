@@ -264,10 +264,30 @@ async fn access_matrix() {
     // a hidden item and a missing one are indistinguishable, for either kind of caller
     let missing = "b".repeat(64);
     for (tok, status) in [(None, 401), (Some(other.as_str()), 404)] {
-        let hidden = get(&t, &format!("/api/media/{}", ids["private"]), tok, &[]).await;
-        let absent = get(&t, &format!("/api/media/{missing}"), tok, &[]).await;
-        assert_eq!((hidden.status().as_u16(), absent.status().as_u16()), (status, status));
-        assert_eq!(hidden.text().await.unwrap(), absent.text().await.unwrap());
+        for level in ["private", "organization"] {
+            for (suffix, headers) in [("", &[][..]), ("", &[("range", "bytes=0-3")][..]), ("/info", &[][..]), ("", &[("if-none-match", "*")][..])] {
+                let hidden = get(&t, &format!("/api/media/{}{suffix}", ids[level]), tok, headers).await;
+                let absent = get(&t, &format!("/api/media/{missing}{suffix}"), tok, headers).await;
+                assert_eq!((hidden.status().as_u16(), absent.status().as_u16()), (status, status), "{level}{suffix} {headers:?}");
+                let strip = |h: &reqwest::header::HeaderMap| {
+                    let mut v: Vec<_> = h.iter().filter(|(k, _)| *k != "date").map(|(k, v)| format!("{k}: {v:?}")).collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(strip(hidden.headers()), strip(absent.headers()), "{level}{suffix}: same headers");
+                assert_eq!(hidden.text().await.unwrap(), absent.text().await.unwrap(), "{level}{suffix}: same body");
+            }
+            let head = |id: String| {
+                let c = reqwest::Client::new().head(t.url(&format!("/api/media/{id}")));
+                match tok {
+                    Some(k) => c.bearer_auth(k),
+                    None => c,
+                }
+                .send()
+            };
+            let (h, a) = (head(ids[level].clone()).await.unwrap(), head(missing.clone()).await.unwrap());
+            assert_eq!((h.status().as_u16(), a.status().as_u16()), (status, status), "HEAD {level}");
+        }
     }
     // cache headers follow the level
     let r = get(&t, &format!("/api/media/{}", ids["public"]), None, &[]).await;

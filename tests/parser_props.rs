@@ -98,6 +98,24 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// Whatever else a document holds, a non-public access level is never indexed
+    /// as public.
+    #[test]
+    fn private_levels_are_never_indexed_public(level in prop_oneof![Just("private".to_string()), Just("PRIVATE".to_string()), Just(" Private ".to_string()), Just("organization".to_string()), "[a-zA-Z ]{1,12}"], extra in arb_json(3)) {
+        let doc = serde_json::json!({
+            "data": {"basic": {"name": "x"}, "accessControl": {"access_level": level.clone(), "owner_public_key": "k"}, "extra": extra},
+            "oip": {"did": "did:arweave:x", "recordType": "post"}
+        });
+        if let Ok(r) = oipd::records::model::IndexedRecord::from_value(&doc) {
+            let public = level.trim().eq_ignore_ascii_case("public");
+            prop_assert_eq!(r.is_public(), public, "level {:?}", level);
+        }
+    }
+}
+
 fn arb_json(depth: u32) -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
