@@ -345,7 +345,7 @@ async fn stalled_clients_are_cut_off_and_release_what_they_held() {
     let started = std::time::Instant::now();
     let released = wait_for(
         async || t.bound("file_streams").await.1 == 0 && t.bound("record_streams").await.1 == 0 && temps() == 0,
-        8,
+        20,
     )
     .await;
     assert!(
@@ -355,7 +355,9 @@ async fn stalled_clients_are_cut_off_and_release_what_they_held() {
         t.bound("record_streams").await,
         temps()
     );
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    // 2 s after each one's last byte; the records answer may still have been
+    // producing bytes for a while on a busy machine
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     // the server closed those connections
     for mut s in stalled.into_iter().chain([rec, up]) {
         let mut buf = vec![0u8; 1 << 20];
