@@ -77,6 +77,22 @@ async fn read_response(s: &mut TcpStream, within: Duration) -> RawResponse {
     }
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is a 400.
+#[tokio::test]
+async fn host_header_is_required_once() {
+    let t = TestServer::start().await;
+    t.put_web("a.gif", b"GIF89a");
+    let r = t.raw("GET /media/a.gif HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("Host"));
+    let r = t.raw("GET /media/a.gif HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(r.status, 400);
+    // HTTP/1.0 has no such rule
+    let r = t.raw("GET /media/a.gif HTTP/1.0\r\n\r\n").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(t.get_raw_path("/media/a.gif", "").await.status, 200);
+}
+
 #[tokio::test]
 async fn oversized_heads_are_431() {
     let t = TestServer::start().await;

@@ -71,7 +71,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
-        .layer(axum::middleware::from_fn(limit_head))
+        .layer(axum::middleware::from_fn(check_head))
         // inside the security headers, so CORS preflight answers carry them too
         .layer(tower::util::option_layer(cors(&state.cors_rules)))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -93,18 +93,28 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// 431 for a request head over [`crate::server::MAX_HEAD_BYTES`]. hyper's own
-/// buffer cap is approximate (a head that arrives in one read may pass it), so
-/// the bound is enforced exactly here, and the connection is closed after.
-async fn limit_head(req: Request, next: axum::middleware::Next) -> Response {
+/// Checks on the request head before routing, each answered with the connection
+/// closed after: 431 past [`crate::server::MAX_HEAD_BYTES`] (hyper's own buffer
+/// cap is approximate: a head that arrives in one read may pass it), and 400 for
+/// an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2).
+async fn check_head(req: Request, next: axum::middleware::Next) -> Response {
     let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
     let fields: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if line + fields > crate::server::MAX_HEAD_BYTES {
-        let mut resp = ApiError::HeadTooLarge.into_response();
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
+    let refusal = if line + fields > crate::server::MAX_HEAD_BYTES {
+        Some(ApiError::HeadTooLarge)
+    } else if req.version() == http::Version::HTTP_11 && req.headers().get_all(header::HOST).iter().count() != 1 {
+        Some(ApiError::BadRequest("An HTTP/1.1 request needs exactly one Host header".into()))
+    } else {
+        None
+    };
+    match refusal {
+        Some(e) => {
+            let mut resp = e.into_response();
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+        None => next.run(req).await,
     }
-    next.run(req).await
 }
 
 /// Charge everything a request allocates — in its handler, its body and the
