@@ -7,7 +7,7 @@ The spec names a port, a duration and one or more *parts* that run together on o
 event loop; the result is one JSON object on stdout, progress goes to stderr.
 
     {"port": 3991, "seconds": 30, "timeout": 30, "seed": 1,
-     "progress": 10, "rss_pid": 12345,
+     "progress": 10, "rss_pid": 12345, "quiet": false,
      "parts": [
        {"name": "gif", "kind": "open", "paths": ["/media/fitnessally/ex-0001.gif", ...],
         "rate_per_min": 1000, "offsets_ms": [0, 1, 8, 9, 27, 29, 30]},
@@ -36,12 +36,15 @@ Node's 5 s keep-alive timeout) are closed instead of reused; a reused connection
 the server closed before answering is retried once on a fresh one (counted as
 `stale_retries`, not as an error), as browsers do.
 
-`slow` parts hold `clients` connections open: each client requests a GIF and
-either reads it slowly (`read_bytes` every `read_interval_ms`, with a small
-receive buffer `rcvbuf` so the kernel cannot swallow the whole file on its
-behalf) or reads `drop_after` bytes at full speed and disconnects mid-transfer;
-then it pauses and starts over on a new connection until the time is up. The
-mix is deterministic (seeded per client).
+`slow` parts run `clients` clients at once. Each is, for the whole run, either a
+slow reader (requests a GIF and reads `read_bytes` every `read_interval_ms`
+through a small receive buffer `rcvbuf`, holding its connection until the
+body or the run ends) or a disconnector (reads `drop_after` bytes at full
+speed and closes mid-transfer, the unread bytes making the kernel reset the
+connection); after each attempt it pauses `pause_ms` and starts over on a new
+connection. Roles, paths and sizes are deterministic (seeded per client).
+At the end of the run every client is cancelled and every socket closed;
+`outcomes` says what each was doing then.
 
 Bodies are read into one shared 1 MiB scratch buffer and discarded, so reading
 hundreds of MB/s costs a few large `recv_into` calls and no allocation.
@@ -387,7 +390,7 @@ class SlowPart:
         self.start = spec.get("start", 0)
         self.seed = spec.get("seed", g.seed)
         self.st = Stats()
-        self.c = Counter()  # connections, slow_started, slow_completed, dropped, ...
+        self.c = Counter()  # connections and outcomes ("slow: 200", "dropped mid-transfer", "at the end: …")
         self.open_now = self.max_open = 0
         self.tasks = []
 
@@ -538,7 +541,7 @@ def main():
         log(f"loadgen: RLIMIT_NOFILE is {got}, {need} wanted; expect EMFILE errors")
     out = asyncio.run(Generator(spec).run())
     for name, r in out["parts"].items():
-        if r.get("behind"):
+        if r.get("behind") and not spec.get("quiet"):
             log(f"loadgen: WARNING part {name}: the generator fell behind its schedule: {'; '.join(r['behind'])}")
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
