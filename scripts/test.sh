@@ -24,3 +24,9 @@ fi
 export REDBOT_PYTHON="$PWD/target/redbot-venv/bin/python"
 
 cargo test --locked --all-targets "$@"
+
+# The 2-minute soak (issue 5): the seeds' mixed workload at 10× their rates against a
+# release build; fails if oipd grows more than 5 MB/min after warm-up, peaks past
+# 200 MB, or any request fails other than a documented 503.
+cargo build --release --locked
+python3 bench/run soak --minutes 2 --ci --no-build

@@ -117,19 +117,7 @@ async fn garbage_range_and_conditional_headers() {
     let t = TestServer::start().await;
     let data = bytes(10_000, 3);
     t.put_web("g.gif", &data);
-    let form = reqwest::multipart::Form::new()
-        .text("access_level", "public")
-        .part("file", reqwest::multipart::Part::bytes(data.clone()).file_name("g.gif").mime_str("image/gif").unwrap());
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(t.url("/api/media/upload"))
-        .bearer_auth(token("owner"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = t.upload(Some(&token("owner")), data.clone(), "image/gif", Some("public")).await;
     let id = v["mediaId"].as_str().unwrap().to_owned();
 
     let ranges = [

@@ -66,12 +66,7 @@ fn media_dirs(media: &Path) -> Vec<String> {
 }
 
 async fn upload(t: &TestServer, data: Vec<u8>) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new()
-        .text("access_level", "public")
-        .part("file", reqwest::multipart::Part::bytes(data).file_name("x.gif").mime_str("image/gif").unwrap());
-    let r = reqwest::Client::new().post(t.url("/api/media/upload")).bearer_auth(token("owner")).multipart(form).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap())
+    t.upload(Some(&token("owner")), data, "image/gif", Some("public")).await
 }
 
 #[tokio::test]
@@ -183,12 +178,8 @@ async fn kill_9_during_upload_then_restart() {
     assert!(files_under(&temp).is_empty(), "the killed upload's temp file was swept at restart: {:?}", files_under(&temp));
     assert_eq!(c.get(srv.url("/api/health")).send().await.unwrap().status(), 200);
     // re-run completes
-    let form = reqwest::multipart::Form::new()
-        .text("access_level", "public")
-        .part("file", reqwest::multipart::Part::bytes(data.clone()).file_name("k.gif").mime_str("image/gif").unwrap());
-    let r = c.post(srv.url("/api/media/upload")).bearer_auth(&tok).multipart(form).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let (status, v) = upload_to(&srv.url("/api/media/upload"), Some(&tok), data.clone(), "image/gif", Some("public")).await;
+    assert_eq!(status, 200);
     assert_eq!(v["mediaId"], id);
     let got = c.get(srv.url(&format!("/api/media/{id}"))).send().await.unwrap().bytes().await.unwrap();
     assert!(got == data, "served bytes are the uploaded bytes");

@@ -9,17 +9,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 async fn upload(t: &TestServer, token: Option<&str>, data: Vec<u8>, access: Option<&str>) -> (u16, Value) {
-    let mut form = Form::new().part("file", Part::bytes(data).file_name("clip.gif").mime_str("image/gif").unwrap());
-    if let Some(a) = access {
-        form = form.text("access_level", a.to_owned());
-    }
-    let mut req = reqwest::Client::new().post(t.url("/api/media/upload")).multipart(form);
-    if let Some(tok) = token {
-        req = req.bearer_auth(tok);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    t.upload(token, data, "image/gif", access).await
 }
 
 async fn get(t: &TestServer, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -382,19 +372,7 @@ async fn manifestless_media_defaults_to_private() {
 async fn uploads_cannot_script_this_origin() {
     let t = TestServer::start().await;
     let html = b"<script>alert(document.cookie)</script>".to_vec();
-    let form = Form::new()
-        .part("file", Part::bytes(html).file_name("x.html").mime_str("text/html").unwrap())
-        .text("access_level", "public");
-    let v: Value = reqwest::Client::new()
-        .post(t.url("/api/media/upload"))
-        .bearer_auth(token("a"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = t.upload(Some(&token("a")), html, "text/html", Some("public")).await;
     let r = t.get_raw_path(&format!("/api/media/{}", v["mediaId"].as_str().unwrap()), "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-disposition"), Some("attachment"));

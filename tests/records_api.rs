@@ -436,11 +436,9 @@ async fn writes() {
     let (s, _) = t.get_json("/api/records/recordTypes", Some(&cal)).await;
     assert_eq!(s, 403);
     // and it has no media rights: it cannot upload, and reads as anonymous
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"GIF89a".to_vec()).file_name("a.gif"));
-    let r = reqwest::Client::new().post(t.url("/api/media/upload")).bearer_auth(&cal).multipart(form).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"GIF89a-private".to_vec()).file_name("a.gif"));
-    let v: Value = reqwest::Client::new().post(t.url("/api/media/upload")).bearer_auth(&alice).multipart(form).send().await.unwrap().json().await.unwrap();
+    let (s, _) = t.upload(Some(&cal), b"GIF89a".to_vec(), "image/gif", None).await;
+    assert_eq!(s, 403);
+    let (_, v) = t.upload(Some(&alice), b"GIF89a-private".to_vec(), "image/gif", None).await;
     let r = reqwest::Client::new().get(t.url(&format!("/api/media/{}", v["mediaId"].as_str().unwrap()))).bearer_auth(&cal).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }

@@ -55,20 +55,8 @@ async fn redbot_finds_no_errors() {
     let owner = token("owner");
     let mut ids = Vec::new();
     for (i, level) in ["public", "private"].iter().enumerate() {
-        let form = reqwest::multipart::Form::new().text("access_level", *level).part(
-            "file",
-            reqwest::multipart::Part::bytes([&gif_bytes[..], &vec![0u8; i][..]].concat()).file_name("clip.gif").mime_str("image/gif").unwrap(),
-        );
-        let v: serde_json::Value = reqwest::Client::new()
-            .post(srv.url("/api/media/upload"))
-            .bearer_auth(&owner)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let data = [&gif_bytes[..], &vec![0u8; i][..]].concat();
+        let (_, v) = upload_to(&srv.url("/api/media/upload"), Some(&owner), data, "image/gif", Some(level)).await;
         ids.push(v["mediaId"].as_str().unwrap().to_owned());
     }
     let base = srv.url("");

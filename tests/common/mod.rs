@@ -112,6 +112,31 @@ impl TestServer {
     }
 }
 
+/// `POST <upload_url>` as a browser form: field `file` (named `clip.<ext of mime>`
+/// with the given type) and, if given, `access_level`: (status, JSON answer).
+pub async fn upload_to(upload_url: &str, token: Option<&str>, data: Vec<u8>, mime: &str, access: Option<&str>) -> (u16, serde_json::Value) {
+    use reqwest::multipart::{Form, Part};
+    let ext = mime.rsplit('/').next().unwrap_or("bin");
+    let mut form = Form::new().part("file", Part::bytes(data).file_name(format!("clip.{ext}")).mime_str(mime).unwrap());
+    if let Some(a) = access {
+        form = form.text("access_level", a.to_owned());
+    }
+    let mut req = reqwest::Client::new().post(upload_url).multipart(form);
+    if let Some(tok) = token {
+        req = req.bearer_auth(tok);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+impl TestServer {
+    /// [`upload_to`] this server.
+    pub async fn upload(&self, token: Option<&str>, data: Vec<u8>, mime: &str, access: Option<&str>) -> (u16, serde_json::Value) {
+        upload_to(&self.url("/api/media/upload"), token, data, mime, access).await
+    }
+}
+
 /// A minimal record document.
 pub fn record(did: &str, record_type: &str, name: &str, data: serde_json::Value) -> serde_json::Value {
     let mut d = serde_json::json!({"basic": {"name": name, "date": 1713783811, "tagItems": []}});
