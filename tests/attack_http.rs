@@ -22,24 +22,6 @@ async fn wait_for(mut f: impl AsyncFnMut() -> bool, secs: u64) -> bool {
     false
 }
 
-/// A sparse file: large on the wire, nothing on disk.
-fn sparse(t: &TestServer, rel: &str, len: u64) -> String {
-    let p = t.web_root().join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::File::create(&p).unwrap().set_len(len).unwrap();
-    format!("/media/{rel}")
-}
-
-/// Open a GET and read only the response head; the body stays unread.
-async fn open_stalled(t: &TestServer, path: &str) -> TcpStream {
-    let mut s = TcpStream::connect(t.server.addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
-    s
-}
-
 /// True once the peer has closed the connection (EOF or reset).
 async fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 4096];
@@ -318,14 +300,14 @@ async fn stalled_clients_are_cut_off_and_release_what_they_held() {
     })
     .await;
     t.seed_demo(13).await;
-    let big = sparse(&t, "big.gif", 64 << 20);
+    let big = t.sparse("big.gif", 64 << 20);
     let small = t.put_web("small.gif", b"small");
     let _ = t.raw(&format!("HEAD {big} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).await;
 
     // four readers that stop reading fill every file stream slot
     let mut stalled = Vec::new();
     for _ in 0..4 {
-        stalled.push(open_stalled(&t, &big).await);
+        stalled.push(t.open_stalled(&big).await);
     }
     assert_eq!(t.bound("file_streams").await, (4, 4));
     // a reader that stops reading a large records answer holds a render slot

@@ -7,24 +7,6 @@ use std::time::Duration;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A sparse file: large on the wire, nothing on disk.
-fn sparse(t: &TestServer, rel: &str, len: u64) -> String {
-    let p = t.web_root().join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::File::create(&p).unwrap().set_len(len).unwrap();
-    format!("/media/{rel}")
-}
-
-/// Open a GET and read only the response head; the body stays unread.
-async fn open_stalled(t: &TestServer, path: &str) -> tokio::net::TcpStream {
-    let mut s = tokio::net::TcpStream::connect(t.server.addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
-    s
-}
-
 async fn wait_for(mut f: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..200 {
         if f().await {
@@ -44,12 +26,12 @@ async fn stream_limit_is_real_and_answers_503_with_retry_after() {
         c.retry_after_secs = 7;
     })
     .await;
-    let big = sparse(&t, "big.gif", 64 << 20);
+    let big = t.sparse("big.gif", 64 << 20);
     let small = t.put_web("small.gif", b"small");
     // warm the ETag cache so the stalled request takes its slot at once
     let _ = t.raw(&format!("HEAD {big} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).await;
 
-    let a = open_stalled(&t, &big).await;
+    let a = t.open_stalled(&big).await;
     assert_eq!(t.bound("file_streams").await, (1, 1));
 
     // B waits in the queue (1/1), C finds the queue full: 503 at once.
@@ -89,7 +71,7 @@ async fn stream_limit_is_real_and_answers_503_with_retry_after() {
 async fn disconnects_release_files_buffers_and_slots() {
     let t = TestServer::start().await;
     let gif = t.put_web("fitnessally/two-mb.gif", &bytes(2 << 20, 40));
-    let big = sparse(&t, "big.gif", 48 << 20);
+    let big = t.sparse("big.gif", 48 << 20);
     // warm up: hash caches, runtime threads, the health route
     for p in [&gif, &big] {
         let _ = t.raw(&format!("HEAD {p} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).await;
@@ -130,9 +112,9 @@ async fn disconnects_release_files_buffers_and_slots() {
 async fn graceful_shutdown_finishes_in_flight_responses() {
     let t = TestServer::start().await;
     let len = 24u64 << 20;
-    let big = sparse(&t, "big.gif", len);
+    let big = t.sparse("big.gif", len);
     let _ = t.raw(&format!("HEAD {big} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).await;
-    let mut s = open_stalled(&t, &big).await;
+    let mut s = t.open_stalled(&big).await;
     let addr = t.server.addr;
     let TestServer { server, dir: _dir } = t;
     let stopping = tokio::spawn(server.stop());
@@ -155,8 +137,8 @@ async fn graceful_shutdown_finishes_in_flight_responses() {
 #[tokio::test]
 async fn shutdown_grace_is_bounded() {
     let t = TestServer::start_with(|c| c.shutdown_grace_secs = 1).await;
-    let big = sparse(&t, "big.gif", 64 << 20);
-    let _stalled = open_stalled(&t, &big).await; // never reads
+    let big = t.sparse("big.gif", 64 << 20);
+    let _stalled = t.open_stalled(&big).await; // never reads
     let TestServer { server, dir: _dir } = t;
     let started = std::time::Instant::now();
     server.stop().await;

@@ -112,6 +112,26 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// A sparse file under the web root: large on the wire, nothing on disk.
+    pub fn sparse(&self, rel: &str, len: u64) -> String {
+        let p = self.web_root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::File::create(&p).unwrap().set_len(len).unwrap();
+        format!("/media/{rel}")
+    }
+
+    /// Open a GET and read only the response head; the body stays unread.
+    pub async fn open_stalled(&self, path: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(self.server.addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        s
+    }
+}
+
 /// `POST <upload_url>` as a browser form: field `file` (named `clip.<ext of mime>`
 /// with the given type) and, if given, `access_level`: (status, JSON answer).
 pub async fn upload_to(upload_url: &str, token: Option<&str>, data: Vec<u8>, mime: &str, access: Option<&str>) -> (u16, serde_json::Value) {
