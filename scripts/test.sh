@@ -26,7 +26,10 @@ export REDBOT_PYTHON="$PWD/target/redbot-venv/bin/python"
 cargo test --locked --all-targets "$@"
 
 # The 2-minute soak (issue 5): the seeds' mixed workload at 10× their rates against a
-# release build; fails if oipd grows more than 5 MB/min after warm-up, peaks past
-# 200 MB, or any request fails other than a documented 503.
+# release build; fails if oipd grows more than 10 MB/min after warm-up, peaks past
+# 200 MB, or any request fails other than a documented 503. Why 10 and not the 5 of
+# longer runs: two minutes still include the blocking pool's bounded warm-up (threads
+# start as bursts come, ~0.1–0.25 MB each, at most 64), measured at up to +2.65 MB/min
+# on a fresh machine; the seeds' smallest leak was 123 MB/min.
 cargo build --release --locked
-python3 bench/run soak --minutes 2 --ci --no-build
+python3 bench/run soak --minutes 2 --ci --no-build --max-growth 10
