@@ -548,3 +548,21 @@ async fn non_public_levels_are_owner_only() {
         assert_eq!(v["searchResults"], if sees { 1 } else { 0 }, "{who}");
     }
 }
+
+/// A private ingredient referenced by a public recipe: matching by ingredient name
+/// and resolving the recipe reveal it to its owner only.
+#[tokio::test]
+async fn private_references_stay_hidden_in_name_filters() {
+    let t = TestServer::start().await;
+    let mut spice = record(&d("spice"), "nutritionalInfo", "Secret Spice", json!({"nutritionalInfo": {"calories": 1}}));
+    spice["data"]["accessControl"] = json!({"access_level": "private", "owner_public_key": ALICE});
+    let recipe = record(&d("stew"), "recipe", "Stew", json!({"recipe": {"ingredient": [d("spice"), "salt"]}}));
+    t.seed(&[spice, recipe]);
+    for (who, tok, sees) in [("anonymous", None, false), ("other", Some(token("bob-key")), false), ("owner", Some(token(ALICE)), true)] {
+        let (_, v) = t.get_json("/api/records?recordType=recipe&ingredientNames=secret", tok.as_deref()).await;
+        assert_eq!(v["searchResults"], if sees { 1 } else { 0 }, "ingredientNames as {who}");
+        let (_, v) = t.get_json("/api/records?recordType=recipe&resolveDepth=1", tok.as_deref()).await;
+        assert_eq!(v["searchResults"], 1, "{who}");
+        assert_eq!(v.to_string().contains("Secret Spice"), sees, "resolution as {who}");
+    }
+}
