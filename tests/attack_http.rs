@@ -11,17 +11,6 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn wait_for(mut f: impl AsyncFnMut() -> bool, secs: u64) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 /// True once the peer has closed the connection (EOF or reset).
 async fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 4096];

@@ -7,16 +7,6 @@ use std::time::Duration;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn wait_for(mut f: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn stream_limit_is_real_and_answers_503_with_retry_after() {
     let t = TestServer::start_with(|c| {
@@ -42,7 +32,7 @@ async fn stream_limit_is_real_and_answers_503_with_retry_after() {
         let r = raw(addr, format!("GET {small2} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).await;
         (r, started.elapsed())
     });
-    assert!(wait_for(async || t.bound("file_stream_queue").await.1 == 1).await);
+    assert!(wait_for(async || t.bound("file_stream_queue").await.1 == 1, 5).await);
     let started = std::time::Instant::now();
     let c = t.get_raw_path(&small, "").await;
     assert!(started.elapsed() < Duration::from_millis(300), "refused without waiting");
@@ -61,7 +51,7 @@ async fn stream_limit_is_real_and_answers_503_with_retry_after() {
 
     // Releasing A (client gone) frees the slot: service resumes.
     drop(a);
-    assert!(wait_for(async || t.bound("file_streams").await.1 == 0).await);
+    assert!(wait_for(async || t.bound("file_streams").await.1 == 0, 5).await);
     let ok = t.get_raw_path(&small, "").await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body, b"small");
@@ -95,17 +85,17 @@ async fn disconnects_release_files_buffers_and_slots() {
         assert!(in_flight >= 20, "round {round}: {in_flight} streams in flight");
         drop(clients);
         assert!(
-            wait_for(async || t.bound("file_streams").await.1 == 0).await,
+            wait_for(async || t.bound("file_streams").await.1 == 0, 5).await,
             "round {round}: slots released after disconnect"
         );
     }
     assert!(
-        wait_for(async || fd_count() <= fds_before + 2).await,
+        wait_for(async || fd_count() <= fds_before + 2, 5).await,
         "fds back to baseline: before {fds_before}, now {}",
         fd_count()
     );
     // only the connection asking is left open
-    assert!(wait_for(async || t.bound("connections").await.1 <= 1).await);
+    assert!(wait_for(async || t.bound("connections").await.1 <= 1, 5).await);
 }
 
 #[tokio::test]
