@@ -4,12 +4,13 @@
 //! can hold: a [`ConnectionLimit`] permit is taken *before* `accept`, so past
 //! `--max-connections` new clients wait in the kernel's backlog rather than in our
 //! memory; HTTP/1 header reads time out after `--header-timeout-secs`; request
-//! heads are capped at [`MAX_HEAD_BYTES`]; a connection that goes quiet between
-//! requests is closed after the same timeout.
+//! heads are capped at [`MAX_HEAD_BYTES`] (exactly, by `api::check_head`); a
+//! kept-alive connection that goes quiet between requests is closed after the
+//! header timeout.
 //!
 //! A connection that moves no byte in either direction for `--idle-timeout-secs`
-//! while it waits on the network (a client that stopped reading
-//! a response, or stopped sending a body) is closed, so a stalled client cannot
+//! (a client that stopped reading a response, or stopped sending a body, or a
+//! request that computes that long without answering) is closed, so a stalled client cannot
 //! hold a stream slot, a render slot or an upload forever (nginx's `send_timeout`
 //! and `client_body_timeout`). A per-connection watchdog does it, not the
 //! socket's own polls: a handler that stops consuming a body stops hyper from

@@ -32,13 +32,7 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
-    if user.is_calendar_only() {
-        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
-    }
-    let owner = user
-        .public_key()
-        .ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))?
-        .to_owned();
+    let owner = super::writer_key(&user)?.to_owned();
     let limit = st.media.max_upload();
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         if len > limit + super::MULTIPART_OVERHEAD {
@@ -130,7 +124,7 @@ pub async fn get(
     req: Request,
 ) -> Result<Response, ApiError> {
     super::get_or_head(req.method())?;
-    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), &FETCH_DENIALS).await?;
+    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), FETCH_DENIAL).await?;
     let content_type = item
         .manifest
         .as_ref()
@@ -177,7 +171,7 @@ pub async fn info(
     MaybeUser(user): MaybeUser,
 ) -> ApiResult<Response> {
     super::get_or_head(&method)?;
-    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), &INFO_DENIALS).await?;
+    let (item, level) = find_authorized(&st, &media_id, user.as_ref(), INFO_DENIAL).await?;
     let manifest = item.manifest.unwrap_or_else(|| Manifest {
         media_id: media_id.to_ascii_lowercase(),
         original_name: String::new(),
@@ -205,12 +199,8 @@ pub async fn info(
 }
 
 /// The original's wording of a refusal to an anonymous caller, per route.
-struct Denials {
-    anonymous: &'static str,
-}
-
-const FETCH_DENIALS: Denials = Denials { anonymous: "Authentication required for private media" };
-const INFO_DENIALS: Denials = Denials { anonymous: "Authentication required" };
+const FETCH_DENIAL: &str = "Authentication required for private media";
+const INFO_DENIAL: &str = "Authentication required";
 
 /// Look an item up and apply the access rule; returns it with its effective level.
 ///
@@ -224,19 +214,19 @@ async fn find_authorized(
     st: &SharedState,
     media_id: &str,
     user: Option<&User>,
-    words: &Denials,
+    anonymous_denial: &'static str,
 ) -> ApiResult<(StoredMedia, AccessLevel)> {
     // A calendar-scoped token reads calendar records only: for media it is anonymous.
     let user = user.filter(|u| !u.is_calendar_only());
     let item = match find(st, media_id).await {
-        Err(ApiError::NotFound(_)) if user.is_none() => return Err(ApiError::Unauthorized(words.anonymous)),
+        Err(ApiError::NotFound(_)) if user.is_none() => return Err(ApiError::Unauthorized(anonymous_denial)),
         other => other?,
     };
     let default = st.media.default_access();
     let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
     let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
     authorize(level, owner, user).map_err(|denied| match denied {
-        Denied::Anonymous => ApiError::Unauthorized(words.anonymous),
+        Denied::Anonymous => ApiError::Unauthorized(anonymous_denial),
         Denied::NotOwner => ApiError::NotFound("Media not found"),
     })?;
     Ok((item, level))

@@ -98,7 +98,11 @@ pub fn router(state: SharedState) -> Router {
 /// cap is approximate: a head that arrives in one read may pass it), and 400 for
 /// an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2).
 async fn check_head(req: Request, next: axum::middleware::Next) -> Response {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3);
+    let line = req.method().as_str().len() + target + 11;
     let fields: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     let refusal = if line + fields > crate::server::MAX_HEAD_BYTES {
         Some(ApiError::HeadTooLarge)
@@ -185,6 +189,16 @@ pub fn get_or_head(method: &http::Method) -> Result<(), ApiError> {
     } else {
         Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
     }
+}
+
+/// The key a write is owned by: refused (403) for calendar-scoped tokens, which
+/// are read-only, and for tokens that name no key (the original made those the
+/// server's own).
+pub fn writer_key(user: &crate::auth::User) -> Result<&str, ApiError> {
+    if user.is_calendar_only() {
+        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
+    }
+    user.public_key().ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))
 }
 
 /// One path parameter, as `axum::extract::Path<String>` but refused as a JSON 400

@@ -96,22 +96,15 @@ pub async fn templates(State(st): State<SharedState>, req: Request) -> ApiResult
     Ok(Json(st.records.templates(req.uri().query().unwrap_or("")).await?))
 }
 
-fn writer_key(user: &User) -> ApiResult<&str> {
-    if calendar_only(Some(user)) {
-        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
-    }
-    user.public_key().ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))
-}
-
 pub async fn new_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
-    let key = writer_key(&user)?.to_owned();
+    let key = super::writer_key(&user)?.to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let body = body_bytes(req, crate::records::model::MAX_RECORD_BYTES).await?;
     Ok(Json(st.records.new_record(&key, &query, &body).await?))
 }
 
 pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
-    let key = writer_key(&user)?.to_owned();
+    let key = super::writer_key(&user)?.to_owned();
     let body = body_bytes(req, MAX_DELETE_BODY).await?;
     Ok(Json(st.records.delete_record(&key, &body).await?))
 }

@@ -107,12 +107,12 @@ pub struct MediaStore {
 }
 
 impl MediaStore {
-    /// Open (creating) the store at `root` (`<data-dir>/media`) and sweep stale temps.
+    /// Open (creating) the store at `root` (`<data-dir>/media`) and sweep the temp files of dead uploads.
     pub fn open(root: PathBuf, max_upload: u64, default_access: AccessLevel) -> io::Result<Self> {
         let temp = root.join("temp");
         fs::create_dir_all(&temp)?;
         let store = MediaStore { root, temp, max_upload, default_access };
-        store.sweep_stale_temps();
+        store.sweep_dead_temps();
         Ok(store)
     }
 
@@ -129,7 +129,7 @@ impl MediaStore {
     /// the process dies), so what can be locked here belongs to a crashed or
     /// killed process — even one that died a second ago — while uploads of other
     /// processes sharing the directory are left alone.
-    fn sweep_stale_temps(&self) {
+    fn sweep_dead_temps(&self) {
         let Ok(entries) = fs::read_dir(&self.temp) else { return };
         for e in entries.flatten() {
             if !e.file_name().to_string_lossy().starts_with("upload_") {
@@ -162,7 +162,7 @@ impl MediaStore {
     /// Start an upload: a temp file and a running hash.
     pub fn begin_upload(&self) -> io::Result<Upload> {
         let tmp = tempfile::Builder::new().prefix("upload_").tempfile_in(&self.temp)?;
-        tmp.as_file().lock()?; // marks it live for `sweep_stale_temps` of any process
+        tmp.as_file().lock()?; // marks it live for `sweep_dead_temps` of any process
         Ok(Upload { tmp, hasher: Sha256::new(), size: 0, limit: self.max_upload, root: self.root.clone() })
     }
 }
