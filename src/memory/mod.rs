@@ -67,29 +67,22 @@ impl crate::bounds::BoundSource for RouteSlots {
     }
 }
 
-/// The original's ten categories for a route (first substring hit, in its order).
+/// The original's ten categories, in its order: the first whose substrings occur
+/// in a route names it; none → `other`.
+const CATEGORIES: &[(&[&str], &str)] = &[
+    (&["records"], "api_records"),
+    (&["voice"], "api_voice"),
+    (&["alfred"], "api_alfred"),
+    (&["gun_sync", "sync"], "gun_sync"),
+    (&["elasticsearch", "es_query"], "elasticsearch_query"),
+    (&["graphql"], "graphql_query"),
+    (&["media", "gif"], "static_media"),
+    (&["deletion", "delete"], "gun_deletion"),
+    (&["keepdb", "arweave_check"], "keepdb_cycle"),
+];
+
+/// The original's category for a route (first substring hit, in its order).
 pub fn category(route: &str) -> &'static str {
     let r = route.to_ascii_lowercase();
-    let has = |xs: &[&str]| xs.iter().any(|x| r.contains(x));
-    if has(&["records"]) {
-        "api_records"
-    } else if has(&["voice"]) {
-        "api_voice"
-    } else if has(&["alfred"]) {
-        "api_alfred"
-    } else if has(&["gun_sync", "sync"]) {
-        "gun_sync"
-    } else if has(&["elasticsearch", "es_query"]) {
-        "elasticsearch_query"
-    } else if has(&["graphql"]) {
-        "graphql_query"
-    } else if has(&["media", "gif"]) {
-        "static_media"
-    } else if has(&["deletion", "delete"]) {
-        "gun_deletion"
-    } else if has(&["keepdb", "arweave_check"]) {
-        "keepdb_cycle"
-    } else {
-        "other"
-    }
+    CATEGORIES.iter().find(|(subs, _)| subs.iter().any(|x| r.contains(x))).map_or("other", |(_, name)| name)
 }
