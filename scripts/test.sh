@@ -18,6 +18,11 @@ fi
 # REDbot, the independent HTTP judge tests/redbot.rs runs (PyPI; pinned, with the
 # linter and client it is built on, so its verdicts cannot drift between runs).
 if [ ! -x target/redbot-venv/bin/python ] || ! target/redbot-venv/bin/python -c 'import redbot' 2>/dev/null; then
+  # Debian's own python3 ships venv/ensurepip separately
+  python3 -c 'import venv, ensurepip' 2>/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  }
+  rm -rf target/redbot-venv
   python3 -m venv target/redbot-venv
   target/redbot-venv/bin/pip install -q --disable-pip-version-check redbot==2.7.1 httplint==2026.10.4 thor==0.17.0
 fi
