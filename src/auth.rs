@@ -2,20 +2,13 @@
 //! with `JWT_SECRET`; the caller's identity is the `publicKey` claim, else
 //! `publisherPubKey`.
 //!
-//! Two extractors: [`RequiredUser`] (no token → 401 `No token provided`, bad token
-//! → 403 `Invalid token`) and [`MaybeUser`] (a bad or missing token is anonymous).
+//! Plain code: the HTTP extractors over it live in `api::extract`.
 //! Unlike the original there is no fallback secret (`'your-secret-key'`): without
 //! `JWT_SECRET` a random per-process secret is used, so no token validates.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use http::header;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::api::error::ApiError;
-use crate::state::SharedState;
 
 /// The claims the original's tokens carry; others are kept in `extra`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -104,38 +97,6 @@ fn random_secret() -> Vec<u8> {
     (0..4u64)
         .flat_map(|i| RandomState::new().hash_one(i).to_le_bytes())
         .collect()
-}
-
-/// The bearer token of a request, if any.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
-}
-
-/// A route that requires a valid token.
-pub struct RequiredUser(pub User);
-
-/// A route where a token is optional; a bad one counts as none.
-pub struct MaybeUser(pub Option<User>);
-
-impl FromRequestParts<SharedState> for RequiredUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let auth = &state.auth;
-        let token = bearer(parts).ok_or(ApiError::NoToken)?;
-        auth.verify(token).map(RequiredUser).ok_or(ApiError::InvalidToken)
-    }
-}
-
-impl FromRequestParts<SharedState> for MaybeUser {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        let auth = &state.auth;
-        Ok(MaybeUser(bearer(parts).and_then(|t| auth.verify(t))))
-    }
 }
 
 #[cfg(test)]

@@ -27,9 +27,45 @@ pub fn to_days(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Now as ISO 8601 UTC with milliseconds (JavaScript's `toISOString`).
+pub fn iso_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    iso_from_unix_millis(now.as_millis() as i64)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (proleptic Gregorian, UTC).
+pub fn iso_from_unix_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_from_unix_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso_from_unix_millis(1_703_635_200_123),
+            "2023-12-27T00:00:00.123Z"
+        );
+        assert_eq!(
+            iso_from_unix_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
 
     #[test]
     fn round_trips() {

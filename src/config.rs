@@ -39,6 +39,10 @@ pub struct ServeConfig {
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`).
+    #[arg(long, env = "OIPD_STORE")]
+    pub store: Option<String>,
+
     /// Fill an empty data dir with demo GIFs and print URLs to try.
     #[arg(long, env = "OIPD_DEMO")]
     pub demo: bool,
@@ -202,6 +206,16 @@ impl ServeConfig {
         let mut cfg = Wrapper::parse_from(["oipd"]).cfg;
         cfg.data_dir = data_dir.into();
         cfg
+    }
+
+    /// `--store`, or the data dir's SQLite file.
+    pub fn store_url(&self) -> Result<crate::store::backends::StoreUrl, crate::store::StoreError> {
+        match &self.store {
+            Some(s) => crate::store::backends::StoreUrl::parse(s),
+            None => Ok(crate::store::backends::StoreUrl::default_for(
+                &self.data_dir,
+            )),
+        }
     }
 
     pub fn web_dir(&self) -> PathBuf {

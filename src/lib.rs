@@ -6,13 +6,14 @@
 
 pub mod api;
 pub mod auth;
-pub mod bounds;
 pub mod civil;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod limits;
 pub mod media;
 pub mod memory;
+pub mod oip;
 pub mod proc;
 pub mod records;
 pub mod server;
@@ -42,7 +43,9 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Bind `config.listen` (use port 0 for any) and serve until [`RunningServer::stop`].
-    pub async fn start(config: config::ServeConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start(
+        config: config::ServeConfig,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let state = state::AppState::new(config)?;
@@ -50,7 +53,12 @@ impl RunningServer {
         let handle = tokio::spawn(server::run(listener, state.clone(), async {
             let _ = rx.await;
         }));
-        Ok(RunningServer { addr, state, shutdown: Some(tx), handle })
+        Ok(RunningServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            handle,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

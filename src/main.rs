@@ -121,7 +121,7 @@ fn main() -> ExitCode {
 fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(&data_dir)?;
     let rt = oipd::runtime()?;
-    let store = oipd::store::open(&data_dir)?;
+    let store = oipd::store::backends::open_dir(&data_dir)?;
     let handle = rt.handle().clone();
     let summary = rt.block_on(rt.spawn_blocking(move || {
         oipd::records::import::import_files(&*store, &handle, &files, true)
@@ -152,7 +152,7 @@ async fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + 
     std::fs::create_dir_all(&web)?;
     tokio::task::spawn_blocking(move || oipd::demo::ensure_demo_gifs(&web)).await??;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let store = oipd::store::open(&cfg.data_dir)?;
+    let store = oipd::store::backends::open(&cfg.store_url()?, oipd::store::sqlite::READ_BUDGET)?;
     let bar = indicatif::ProgressBar::new_spinner();
     let n = oipd::records::demo::seed_if_empty(&*store, cfg.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}"))).await?;
     bar.finish_and_clear();

@@ -1,10 +1,10 @@
 //! Binding, the accept loop, connection bounds and graceful shutdown.
 //!
 //! The accept loop is ours (not `axum::serve`) so that it can bound what a client
-//! can hold: a [`ConnectionLimit`] permit is taken *before* `accept`, so past
+//! can hold: a [`crate::limits::connections::ConnectionLimit`] slot is taken *before* `accept`, so past
 //! `--max-connections` new clients wait in the kernel's backlog rather than in our
 //! memory; HTTP/1 header reads time out after `--header-timeout-secs`; request
-//! heads are capped at [`MAX_HEAD_BYTES`] (exactly, by `api::check_head`); a
+//! heads are capped at [`MAX_HEAD_BYTES`](crate::limits::MAX_HEAD_BYTES) (exactly, by `api::check_head`); a
 //! kept-alive connection that goes quiet between requests is closed after the
 //! header timeout.
 //!
@@ -25,7 +25,7 @@
 //! responses get `--shutdown-grace-secs` to finish before the server returns.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,62 +33,13 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-use crate::bounds::{BoundReport, BoundSource};
+use crate::limits::connections::OpenConnection;
 use crate::state::SharedState;
-
-/// Bound: bytes of a request head (request line + headers) read before the
-/// request is refused (hyper answers 431).
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Pause after an accept error (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The bound on open client connections. The accept loop holds one permit while
-/// it waits in `accept`, so the fill is counted separately, per served connection.
-pub struct ConnectionLimit {
-    slots: Arc<Semaphore>,
-    capacity: usize,
-    open: AtomicUsize,
-}
-
-/// One open connection: its slot and its place in the count, released on drop.
-struct OpenConnection {
-    _permit: OwnedSemaphorePermit,
-    limit: Arc<ConnectionLimit>,
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.limit.open.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl ConnectionLimit {
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        ConnectionLimit { slots: Arc::new(Semaphore::new(capacity)), capacity, open: AtomicUsize::new(0) }
-    }
-
-    /// Connections being served right now.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
-    }
-}
-
-impl BoundSource for ConnectionLimit {
-    fn report(&self, out: &mut Vec<BoundReport>) {
-        out.push(BoundReport {
-            name: "connections",
-            unit: "connections",
-            capacity: self.capacity as u64,
-            fill: self.open() as u64,
-            config: "--max-connections / OIPD_MAX_CONNECTIONS",
-        });
-    }
-}
 
 /// Serve `state` on `listener` until `shutdown` resolves, then drain.
 pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
@@ -97,16 +48,15 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)))
-        .max_buf_size(MAX_HEAD_BYTES)
+        .max_buf_size(crate::limits::MAX_HEAD_BYTES)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let sampler_task = tokio::spawn(sample_memory(state.clone()));
-    let limit = state.connections.slots.clone();
     tokio::pin!(shutdown);
 
     loop {
         let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            p = state.connections.reserve() => match p { Some(p) => p, None => break },
             _ = &mut shutdown => break,
         };
         let (stream, _peer) = tokio::select! {
@@ -121,8 +71,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        state.connections.open.fetch_add(1, Ordering::AcqRel);
-        let open = OpenConnection { _permit: permit, limit: state.connections.clone() };
+        let open: OpenConnection = permit.open();
         let app = app.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             app.clone().oneshot(req)
@@ -270,7 +219,7 @@ async fn check_thresholds(state: &SharedState, rss: u64) {
     // Only the highest newly crossed threshold gets a profile (one per check).
     let Some(mb) = crossed.last().copied() else { return };
     let dir = state.config.data_dir.join("logs").join("heap-profiles");
-    let name = format!("heapprofile_threshold_{mb}MB_{}.pb.gz", crate::media::store::iso_now().replace([':', '.'], "-"));
+    let name = format!("heapprofile_threshold_{mb}MB_{}.pb.gz", crate::civil::iso_now().replace([':', '.'], "-"));
     let event = match crate::memory::profile::write_heap_profile(&dir, &name).await {
         Ok((file, took)) => {
             tracing::warn!(threshold_mb = mb, file = %file.display(), pause_ms = took.as_millis() as u64, "resident memory crossed a threshold: heap profile written");

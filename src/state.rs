@@ -8,15 +8,15 @@ use std::time::Instant;
 use http::HeaderValue;
 
 use crate::auth::Auth;
-use crate::bounds::Bounds;
 use crate::config::ServeConfig;
 use crate::http::etag::ContentHashCache;
 use crate::http::file::FileServer;
-use crate::http::stream_limit::{Labels, StreamLimiter, FILE_STREAMS};
+use crate::limits::connections::ConnectionLimit;
+use crate::limits::stream::{Labels, StreamLimiter, FILE_STREAMS};
+use crate::limits::Bounds;
+use crate::media::{AccessLevel, MediaStore};
 use crate::records::resolve::ResolveLimits;
 use crate::records::service::RecordsService;
-use crate::media::{AccessLevel, MediaStore};
-use crate::server::ConnectionLimit;
 
 pub type SharedState = Arc<AppState>;
 
@@ -80,8 +80,8 @@ impl AppState {
         let default_access = AccessLevel::parse(&config.default_media_access)
             .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.default_media_access)))?;
         let media_dir = config.media_dir();
-        let media = MediaStore::open(media_dir.clone(), config.upload_max_bytes, default_access)
-            .map_err(io("opening media store", &media_dir))?;
+        let local = crate::media::fs::LocalMedia::open(media_dir.clone()).map_err(io("opening media store", &media_dir))?;
+        let media = MediaStore::new(Arc::new(local), config.upload_max_bytes, default_access);
 
         let hv = |name: &str, v: &str| {
             HeaderValue::from_str(v).map_err(|_| StartError::Config(format!("{name} {v:?} is not a header value")))
@@ -101,8 +101,9 @@ impl AppState {
             streams,
             config.max_ranges,
         ));
-        let store = crate::store::open_with_budget(&config.data_dir, std::time::Duration::from_millis(config.query_timeout_ms.max(1))).map_err(|e| {
-            StartError::Io(format!("opening the record store in {}", config.data_dir.display()), std::io::Error::other(e.to_string()))
+        let store_url = config.store_url().map_err(|e| StartError::Config(e.to_string()))?;
+        let store = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.query_timeout_ms.max(1))).map_err(|e| {
+            StartError::Io(format!("opening the record store {}", store_url.describe()), std::io::Error::other(e.to_string()))
         })?;
         let records = Arc::new(RecordsService::new(
             store,

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use oipd::http::range::{evaluate, RangeOutcome};
-use oipd::records::query;
+use oipd::oip::query;
 use proptest::prelude::*;
 
 /// Range headers: random bytes, and random but plausible `bytes=` specs.
@@ -90,9 +90,9 @@ proptest! {
     #[test]
     fn record_import_is_whole_or_refused(doc in arb_json(4)) {
         // Either a whole IndexedRecord or an error; never a panic.
-        let _ = oipd::records::model::IndexedRecord::from_value(&doc);
+        let _ = oipd::oip::model::IndexedRecord::from_value(&doc);
         let wrapped = serde_json::json!({"data": doc.clone(), "oip": {"did": "did:arweave:x", "recordType": "post"}});
-        if let Ok(r) = oipd::records::model::IndexedRecord::from_value(&wrapped) {
+        if let Ok(r) = oipd::oip::model::IndexedRecord::from_value(&wrapped) {
             prop_assert_eq!(r.did.as_str(), "did:arweave:x");
         }
     }
@@ -109,7 +109,7 @@ proptest! {
             "data": {"basic": {"name": "x"}, "accessControl": {"access_level": level.clone(), "owner_public_key": "k"}, "extra": extra},
             "oip": {"did": "did:arweave:x", "recordType": "post"}
         });
-        if let Ok(r) = oipd::records::model::IndexedRecord::from_value(&doc) {
+        if let Ok(r) = oipd::oip::model::IndexedRecord::from_value(&doc) {
             let public = level.trim().eq_ignore_ascii_case("public");
             prop_assert_eq!(r.is_public(), public, "level {:?}", level);
         }

@@ -7,6 +7,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::http::error::HttpError;
+use crate::limits::Overloaded;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: a malformed request; the message names what is wrong.
@@ -85,10 +88,31 @@ impl ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        if crate::media::store::is_no_space(&e) {
+        if crate::media::item::is_no_space(&e) {
             ApiError::InsufficientStorage
         } else {
             ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<Overloaded> for ApiError {
+    fn from(o: Overloaded) -> Self {
+        ApiError::Overloaded {
+            what: o.what,
+            retry_after: o.retry_after,
+        }
+    }
+}
+
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::PreconditionFailed => ApiError::PreconditionFailed,
+            HttpError::RangeNotSatisfiable { size } => ApiError::RangeNotSatisfiable { size },
+            HttpError::Overloaded(o) => o.into(),
+            HttpError::Io(e) => e.into(),
+            HttpError::Header(m) => ApiError::Internal(m),
         }
     }
 }

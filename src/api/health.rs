@@ -87,7 +87,7 @@ pub async fn memory(State(st): State<SharedState>) -> Json<Value> {
     Json(json!({
         "status": status,
         "warnings": warnings,
-        "timestamp": crate::media::store::iso_now(),
+        "timestamp": crate::civil::iso_now(),
         "uptime": st.started.elapsed().as_secs_f64(),
         "memory": {
             "rss": figure(f.rss),
@@ -168,7 +168,7 @@ pub async fn metrics(State(st): State<SharedState>, headers: HeaderMap) -> Resul
         return Err(ApiError::Unauthorized("Admin token required"));
     }
     let mut out = String::with_capacity(16 * 1024);
-    crate::memory::exposition::render(&mut out, &st);
+    crate::memory::exposition::render(&mut out, &st.bounds.report());
     let mut resp = (StatusCode::OK, out).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(resp)

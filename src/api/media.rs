@@ -12,11 +12,17 @@ use http::{header, HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use crate::auth::{MaybeUser, RequiredUser, User};
-use crate::http::file::FileSpec;
-use crate::media::store::{AsyncUpload, NewMedia};
-use crate::media::{AccessLevel, Manifest, MediaId, StoredMedia, UploadError};
+use super::extract::{self, MaybeUser, RequiredUser};
+use crate::auth::User;
+use crate::http::file::Representation;
+use crate::media::access::{self, Denied};
+use crate::media::backend::UploadSink;
+use crate::media::{AccessLevel, Manifest, MediaId, NewMedia, StoredMedia, UploadError};
 use crate::state::SharedState;
+
+/// Multipart framing allowed on top of `--upload-max-bytes` (part headers,
+/// boundaries, the `access_level` field).
+pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// Bound: bytes read from a non-file form field (`access_level` and any other).
 const MAX_TEXT_FIELD: usize = 1024;
@@ -32,10 +38,10 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
-    let owner = super::writer_key(&user)?.to_owned();
+    let owner = extract::writer_key(&user)?.to_owned();
     let limit = st.media.max_upload();
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        if len > limit + super::MULTIPART_OVERHEAD {
+        if len > limit + MULTIPART_OVERHEAD {
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
@@ -43,7 +49,7 @@ pub async fn upload(
         multipart.map_err(|_| ApiError::BadRequest("Expected a multipart/form-data body".into()))?;
 
     let mut access = AccessLevel::Private;
-    let mut file: Option<(AsyncUpload, String, String)> = None;
+    let mut file: Option<(Box<dyn UploadSink>, String, String)> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limit))? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
@@ -57,7 +63,7 @@ pub async fn upload(
                     .filter(|m| HeaderValue::from_str(m).is_ok())
                     .unwrap_or("application/octet-stream")
                     .to_owned();
-                let mut up = AsyncUpload::new(st.media.begin_upload()?);
+                let mut up = st.media.begin_upload().await.map_err(upload_error)?;
                 while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
                     up.push(&chunk).await.map_err(upload_error)?;
                 }
@@ -95,7 +101,7 @@ pub async fn upload(
     // the owner's item (who owns it, its name, type or level).
     let mine = ingested.created || ingested.manifest.as_ref().and_then(|m| m.user_public_key.as_deref()) == user.public_key();
     let m = ingested.manifest.as_ref().filter(|_| mine);
-    let level = m.map_or(st.media.default_access(), |m| m.access(st.media.default_access()));
+    let level = access::level(m, st.media.default_access());
     let message = if ingested.created {
         "File uploaded successfully"
     } else {
@@ -119,11 +125,11 @@ pub async fn upload(
 
 pub async fn get(
     State(st): State<SharedState>,
-    super::PathParam(media_id): super::PathParam,
+    extract::PathParam(media_id): extract::PathParam,
     MaybeUser(user): MaybeUser,
     req: Request,
 ) -> Result<Response, ApiError> {
-    super::get_or_head(req.method())?;
+    extract::get_or_head(req.method())?;
     let (item, level) = find_authorized(&st, &media_id, user.as_ref(), FETCH_DENIAL).await?;
     let content_type = item
         .manifest
@@ -135,17 +141,16 @@ pub async fn get(
     // (HTML, SVG, XML, JS, ...) is served as a download, and every response is
     // sandboxed, so an upload can never script this origin.
     let inline = content_type.to_str().is_ok_and(is_inert_media_type);
-    let spec = FileSpec {
-        size: item.meta.len(),
-        modified: item.meta.modified().ok(),
-        etag: Some(media_id.to_ascii_lowercase()),
+    let rep = Representation {
+        source: item.source,
+        size: item.size,
+        modified: item.modified,
+        etag: media_id.to_ascii_lowercase(),
         cache_control: HeaderValue::from_static(if public { PUBLIC_CC } else { PRIVATE_CC }),
         vary: (!public).then(|| HeaderValue::from_static("Authorization")),
         content_type,
-        file: item.file,
-        path: item.path,
     };
-    let mut resp = st.files.respond(req.method(), req.headers(), spec).await?;
+    let mut resp = st.files.respond(req.method(), req.headers(), rep).await?;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     if !inline {
@@ -167,16 +172,16 @@ fn is_inert_media_type(ct: &str) -> bool {
 pub async fn info(
     State(st): State<SharedState>,
     method: Method,
-    super::PathParam(media_id): super::PathParam,
+    extract::PathParam(media_id): extract::PathParam,
     MaybeUser(user): MaybeUser,
 ) -> ApiResult<Response> {
-    super::get_or_head(&method)?;
+    extract::get_or_head(&method)?;
     let (item, level) = find_authorized(&st, &media_id, user.as_ref(), INFO_DENIAL).await?;
     let manifest = item.manifest.unwrap_or_else(|| Manifest {
         media_id: media_id.to_ascii_lowercase(),
         original_name: String::new(),
         mime_type: "application/octet-stream".into(),
-        file_size: item.meta.len(),
+        file_size: item.size,
         magnet_uri: String::new(),
         info_hash: String::new(),
         http_url: String::new(),
@@ -222,10 +227,9 @@ async fn find_authorized(
         Err(ApiError::NotFound(_)) if user.is_none() => return Err(ApiError::Unauthorized(anonymous_denial)),
         other => other?,
     };
-    let default = st.media.default_access();
-    let level = item.manifest.as_ref().map_or(default, |m| m.access(default));
+    let level = access::level(item.manifest.as_ref(), st.media.default_access());
     let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
-    authorize(level, owner, user).map_err(|denied| match denied {
+    access::authorize(level, owner, user.and_then(User::public_key)).map_err(|denied| match denied {
         Denied::Anonymous => ApiError::Unauthorized(anonymous_denial),
         Denied::NotOwner => ApiError::NotFound("Media not found"),
     })?;
@@ -235,29 +239,7 @@ async fn find_authorized(
 async fn find(st: &SharedState, media_id: &str) -> ApiResult<StoredMedia> {
     let id = MediaId::parse(media_id)
         .ok_or_else(|| ApiError::BadRequest("Invalid mediaId: expected 64 hexadecimal characters".into()))?;
-    let st = st.clone();
-    crate::memory::track::spawn_blocking(move || st.media.lookup(&id))
-        .await
-        .map_err(ApiError::internal)??
-        .ok_or(ApiError::NotFound("Media not found"))
-}
-
-enum Denied {
-    Anonymous,
-    NotOwner,
-}
-
-/// Public → anyone. Private and organization → the owner only (organizations do
-/// not exist yet); an item with no owner is visible to nobody.
-fn authorize(level: AccessLevel, owner: Option<&str>, user: Option<&User>) -> Result<(), Denied> {
-    if level == AccessLevel::Public {
-        return Ok(());
-    }
-    let user = user.ok_or(Denied::Anonymous)?;
-    match (owner, user.public_key()) {
-        (Some(o), Some(k)) if o == k => Ok(()),
-        _ => Err(Denied::NotOwner),
-    }
+    st.media.lookup(&id).await?.ok_or(ApiError::NotFound("Media not found"))
 }
 
 /// `<proto>://<host>` from X-Forwarded-* or Host, as the original built `httpUrl`.

@@ -3,6 +3,7 @@
 //! a tracing span named by the route template).
 
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod media;
 pub mod records;
@@ -21,12 +22,8 @@ use tower_http::trace::TraceLayer;
 use crate::state::SharedState;
 use error::ApiError;
 
-/// Multipart framing allowed on top of `--upload-max-bytes` (part headers,
-/// boundaries, the `access_level` field).
-pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
-
 pub fn router(state: SharedState) -> Router {
-    let upload_limit = (state.config.upload_max_bytes + MULTIPART_OVERHEAD) as usize;
+    let upload_limit = (state.config.upload_max_bytes + media::MULTIPART_OVERHEAD) as usize;
     let test_routes = if state.config.test_routes {
         Router::new()
             .route("/__test/alloc", get(test_routes::alloc))
@@ -55,18 +52,23 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/records/recordTypes", get(records::record_types))
         .route(
             "/api/records/newRecord",
-            post(records::new_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+            post(records::new_record)
+                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
         )
         .route(
             "/api/records/deleteRecord",
-            post(records::delete_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+            post(records::delete_record)
+                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
         )
         .route("/api/templates", get(records::templates))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
         .merge(test_routes)
         .route("/debug/pprof/heap", get(health::pprof_heap))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            track_request,
+        ))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
@@ -94,7 +96,7 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// Checks on the request head before routing, each answered with the connection
-/// closed after: 431 past [`crate::server::MAX_HEAD_BYTES`] (hyper's own buffer
+/// closed after: 431 past [`crate::limits::MAX_HEAD_BYTES`] (hyper's own buffer
 /// cap is approximate: a head that arrives in one read may pass it), and 400 for
 /// an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2).
 async fn check_head(req: Request, next: axum::middleware::Next) -> Response {
@@ -103,18 +105,27 @@ async fn check_head(req: Request, next: axum::middleware::Next) -> Response {
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.scheme_str().map_or(0, |s| s.len() + 3);
     let line = req.method().as_str().len() + target + 11;
-    let fields: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    let refusal = if line + fields > crate::server::MAX_HEAD_BYTES {
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let refusal = if line + fields > crate::limits::MAX_HEAD_BYTES {
         Some(ApiError::HeadTooLarge)
-    } else if req.version() == http::Version::HTTP_11 && req.headers().get_all(header::HOST).iter().count() != 1 {
-        Some(ApiError::BadRequest("An HTTP/1.1 request needs exactly one Host header".into()))
+    } else if req.version() == http::Version::HTTP_11
+        && req.headers().get_all(header::HOST).iter().count() != 1
+    {
+        Some(ApiError::BadRequest(
+            "An HTTP/1.1 request needs exactly one Host header".into(),
+        ))
     } else {
         None
     };
     match refusal {
         Some(e) => {
             let mut resp = e.into_response();
-            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
             resp
         }
         None => next.run(req).await,
@@ -124,24 +135,50 @@ async fn check_head(req: Request, next: axum::middleware::Next) -> Response {
 /// Charge everything a request allocates — in its handler, its body and the
 /// blocking work they start — to its route template, and record its status,
 /// latency and bytes.
-async fn track_request(State(st): State<SharedState>, req: Request, next: axum::middleware::Next) -> Response {
+async fn track_request(
+    State(st): State<SharedState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
     use crate::memory::diag::{details, Event, Op};
     use crate::memory::track::{self, Tracked, TrackedBody};
-    let template = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
     let kind = format!("{} {}", req.method(), template);
     let route = track::route_id(&kind);
     // With the diagnostics log on, remember what GROWTH lines need.
-    let diag = st.diagnostics.clone().map(|d| (d, req.uri().query().map(str::to_owned), track::live_bytes(route)));
+    let diag = st.diagnostics.clone().map(|d| {
+        (
+            d,
+            req.uri().query().map(str::to_owned),
+            track::live_bytes(route),
+        )
+    });
     let started = std::time::Instant::now();
     let (resp, bytes) = Tracked::new(next.run(req), route).await;
     crate::memory::metrics::record_response(route, resp.status().as_u16(), started.elapsed());
     let on_done: Option<track::OnDone> = diag.map(|(d, query, live_before)| {
         Box::new(move |allocated: u64| {
             let live_delta = track::live_bytes(route) - live_before;
-            d.send(Event::Op(Op { kind, details: details(query.as_deref()), allocated, live_delta }));
+            d.send(Event::Op(Op {
+                kind,
+                details: details(query.as_deref()),
+                allocated,
+                live_delta,
+            }));
         }) as track::OnDone
     });
-    resp.map(|body| axum::body::Body::new(TrackedBody::new(body, route, bytes, on_done)))
+    resp.map(|body| {
+        axum::body::Body::new(TrackedBody::new(
+            body,
+            route,
+            bytes,
+            crate::memory::metrics::record_request_bytes,
+            on_done,
+        ))
+    })
 }
 
 /// CORS for browser frontends on other origins (`--cors-origins`): credentials
@@ -172,7 +209,15 @@ fn cors(origins: &[crate::config::OriginRule]) -> Option<tower_http::cors::CorsL
             h::IF_UNMODIFIED_SINCE,
             h::IF_RANGE,
         ])
-        .expose_headers([h::ETAG, h::CONTENT_RANGE, h::ACCEPT_RANGES, h::CONTENT_LENGTH, h::CONTENT_TYPE, h::LAST_MODIFIED, h::RETRY_AFTER])
+        .expose_headers([
+            h::ETAG,
+            h::CONTENT_RANGE,
+            h::ACCEPT_RANGES,
+            h::CONTENT_LENGTH,
+            h::CONTENT_TYPE,
+            h::LAST_MODIFIED,
+            h::RETRY_AFTER,
+        ])
         .allow_credentials(true)
         .max_age(std::time::Duration::from_secs(86_400));
     Some(layer)
@@ -180,38 +225,4 @@ fn cors(origins: &[crate::config::OriginRule]) -> Option<tower_http::cors::CorsL
 
 async fn not_found() -> Response {
     ApiError::NotFound("Not found").into_response()
-}
-
-/// 405 unless the method is GET or HEAD.
-pub fn get_or_head(method: &http::Method) -> Result<(), ApiError> {
-    if method == http::Method::GET || method == http::Method::HEAD {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
-    }
-}
-
-/// The key a write is owned by: refused (403) for calendar-scoped tokens, which
-/// are read-only, and for tokens that name no key (the original made those the
-/// server's own).
-pub fn writer_key(user: &crate::auth::User) -> Result<&str, ApiError> {
-    if user.is_calendar_only() {
-        return Err(ApiError::Forbidden("Calendar-scoped tokens are read-only".into()));
-    }
-    user.public_key().ok_or_else(|| ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into()))
-}
-
-/// One path parameter, as `axum::extract::Path<String>` but refused as a JSON 400
-/// (axum's own rejection is plain text, e.g. for a segment that is not UTF-8).
-pub struct PathParam(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(p)| PathParam(p))
-            .map_err(|e| ApiError::BadRequest(format!("Invalid path: {}", e.body_text())))
-    }
 }

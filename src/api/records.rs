@@ -10,7 +10,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use crate::auth::{MaybeUser, RequiredUser, User};
+use super::extract::{self, MaybeUser, RequiredUser};
+use crate::auth::User;
 use crate::records::resolve::ResolveError;
 use crate::records::service::{Caller, RecordsError};
 use crate::state::SharedState;
@@ -32,7 +33,7 @@ impl From<RecordsError> for ApiError {
             RecordsError::Store(StoreError::Interrupted) => ApiError::Internal("query cancelled".into()),
             RecordsError::Resolve(ResolveError::Store(s)) => RecordsError::Store(s).into(),
             RecordsError::Resolve(r) => ApiError::TooLarge(r.to_string()),
-            RecordsError::Busy(b) => b,
+            RecordsError::Busy(o) => o.into(),
             RecordsError::NotFound => ApiError::NotFound("Record not found"),
             RecordsError::Forbidden(m) => ApiError::Forbidden(m),
             RecordsError::NotImplemented(m) => ApiError::NotImplemented(m),
@@ -65,12 +66,12 @@ fn calendar_refusal() -> ApiError {
 }
 
 pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req: Request) -> Result<Response, ApiError> {
-    super::get_or_head(req.method())?;
+    extract::get_or_head(req.method())?;
     let raw = req.uri().query().unwrap_or("");
     if calendar_only(user.as_ref()) {
         // Every recordType named must be a calendar type, and one must be named:
         // the original let such a token read everything when it named none.
-        let pairs = crate::records::query::pairs(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let pairs = crate::oip::query::pairs(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let types: Vec<&str> =
             pairs.iter().filter(|(k, _)| k == "recordType").flat_map(|(_, v)| v.split(',')).map(str::trim).collect();
         if types.is_empty() || !types.iter().all(|t| CALENDAR_TYPES.contains(t)) {
@@ -97,14 +98,14 @@ pub async fn templates(State(st): State<SharedState>, req: Request) -> ApiResult
 }
 
 pub async fn new_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
-    let key = super::writer_key(&user)?.to_owned();
+    let key = extract::writer_key(&user)?.to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let body = body_bytes(req, crate::records::model::MAX_RECORD_BYTES).await?;
+    let body = body_bytes(req, crate::oip::model::MAX_RECORD_BYTES).await?;
     Ok(Json(st.records.new_record(&key, &query, &body).await?))
 }
 
 pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
-    let key = super::writer_key(&user)?.to_owned();
+    let key = extract::writer_key(&user)?.to_owned();
     let body = body_bytes(req, MAX_DELETE_BODY).await?;
     Ok(Json(st.records.delete_record(&key, &body).await?))
 }

@@ -10,6 +10,7 @@ use axum::response::Response;
 use http::HeaderValue;
 
 use super::error::ApiError;
+use super::extract;
 use crate::http::file::FileSpec;
 use crate::http::safe_path::{self, PathError};
 use crate::state::SharedState;
@@ -41,7 +42,7 @@ fn mount_relative(req: &Request, prefix: &str) -> String {
 }
 
 async fn serve(st: &SharedState, root: &Path, raw: &str, req: Request) -> Result<Response, ApiError> {
-    super::get_or_head(req.method())?;
+    extract::get_or_head(req.method())?;
     let root = root.to_path_buf();
     let raw = raw.to_owned();
     let opened = crate::memory::track::spawn_blocking(move || safe_path::open(&root, &raw))
@@ -65,5 +66,8 @@ async fn serve(st: &SharedState, root: &Path, raw: &str, req: Request) -> Result
         etag: None,
         vary: None,
     };
-    st.files.respond(req.method(), req.headers(), spec).await
+    Ok(st
+        .files
+        .respond_local(req.method(), req.headers(), spec)
+        .await?)
 }

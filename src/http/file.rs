@@ -1,8 +1,10 @@
-//! One file-response machinery for every route that serves bytes from disk
+//! One file-response machinery for every route that serves stored bytes
 //! (`/media/*`, `/api/generate/media/*`, `/api/media/:id`): validators,
 //! conditionals, ranges (single and `multipart/byteranges`), HEAD, and the bounded
-//! streaming body. Handlers decide *which* file and *who* may see it; this module
-//! decides *how* it goes out.
+//! streaming body. Handlers decide *which* representation and *who* may see it;
+//! this module decides *how* it goes out. The bytes come from a
+//! [`ByteSource`](super::source::ByteSource): a local file ([`FileSpec`], whose
+//! ETag is computed and cached here) or any other backend ([`Representation`]).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -15,15 +17,29 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::body::{FileBody, Segment};
+use super::body::{Segment, SourceBody};
 use super::conditional::{self, Precondition, Validators};
+use super::error::HttpError;
 use super::etag::{self, ContentHashCache};
 use super::range::{self, ByteRange, RangeOutcome};
-use super::stream_limit::StreamLimiter;
-use crate::api::error::ApiError;
-use crate::bounds::{BoundReport, BoundSource};
+use super::source::{ByteSource, LocalFile};
+use crate::limits::stream::StreamLimiter;
+use crate::limits::{BoundReport, BoundSource};
 
-/// What a handler hands over: an open file and how to describe it.
+/// A representation from any byte source, with its validators known.
+pub struct Representation {
+    pub source: Arc<dyn ByteSource>,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+    /// The strong ETag's opaque part.
+    pub etag: String,
+    pub content_type: HeaderValue,
+    pub cache_control: HeaderValue,
+    /// `Vary` for responses that depend on the caller (private media).
+    pub vary: Option<HeaderValue>,
+}
+
+/// What a handler hands over for a local file: an open file and how to describe it.
 pub struct FileSpec {
     pub file: File,
     /// Canonical path, the content-hash cache key (with size and mtime).
@@ -75,16 +91,37 @@ impl FileServer {
         format!("oipd_{:016x}{:08x}", h, n as u32)
     }
 
-    /// Build the response for a GET or HEAD of `spec`.
-    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: FileSpec) -> Result<Response, ApiError> {
-        let file = Arc::new(spec.file);
-        let etag_opaque = match spec.etag {
+    /// A local file as a [`Representation`], its ETag computed (and cached) from
+    /// its content unless the caller knows it.
+    pub async fn local(&self, spec: FileSpec) -> Result<Representation, HttpError> {
+        let source = LocalFile::new(spec.file);
+        let etag = match spec.etag {
             Some(e) => e,
             None => {
                 let mtime = spec.modified.unwrap_or(SystemTime::UNIX_EPOCH);
-                self.hashes.get_or_compute(&spec.path, &file, spec.size, mtime).await?
+                self.hashes.get_or_compute(&spec.path, source.file(), spec.size, mtime).await?
             }
         };
+        Ok(Representation {
+            source: Arc::new(source),
+            size: spec.size,
+            modified: spec.modified,
+            etag,
+            content_type: spec.content_type,
+            cache_control: spec.cache_control,
+            vary: spec.vary,
+        })
+    }
+
+    /// Build the response for a GET or HEAD of a local file.
+    pub async fn respond_local(&self, method: &Method, headers: &HeaderMap, spec: FileSpec) -> Result<Response, HttpError> {
+        let rep = self.local(spec).await?;
+        self.respond(method, headers, rep).await
+    }
+
+    /// Build the response for a GET or HEAD of `spec`.
+    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: Representation) -> Result<Response, HttpError> {
+        let etag_opaque = spec.etag;
         let last_modified = spec.modified.map(conditional::to_http_precision);
         let v = Validators { etag: &etag_opaque, last_modified };
 
@@ -99,7 +136,7 @@ impl FileServer {
         }
 
         match conditional::evaluate(headers, &v) {
-            Precondition::Failed => return Err(ApiError::PreconditionFailed),
+            Precondition::Failed => return Err(HttpError::PreconditionFailed),
             Precondition::NotModified => {
                 let mut resp = Response::new(Body::empty());
                 *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -117,10 +154,10 @@ impl FileServer {
         };
 
         let (status, segments, content_type) = match outcome {
-            RangeOutcome::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size: spec.size }),
+            RangeOutcome::Unsatisfiable => return Err(HttpError::RangeNotSatisfiable { size: spec.size }),
             RangeOutcome::Full => (
                 StatusCode::OK,
-                vec![Segment::File { offset: 0, len: spec.size }],
+                vec![Segment::Range { offset: 0, len: spec.size }],
                 spec.content_type,
             ),
             RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
@@ -128,7 +165,7 @@ impl FileServer {
                 common.insert(header::CONTENT_RANGE, hv(&r.content_range(spec.size))?);
                 (
                     StatusCode::PARTIAL_CONTENT,
-                    vec![Segment::File { offset: r.start, len: r.len() }],
+                    vec![Segment::Range { offset: r.start, len: r.len() }],
                     spec.content_type,
                 )
             }
@@ -150,7 +187,7 @@ impl FileServer {
             Body::empty()
         } else {
             let permit = self.streams.acquire().await?;
-            Body::new(FileBody::new(file, segments, permit))
+            Body::new(SourceBody::new(spec.source, segments, permit))
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
@@ -169,14 +206,14 @@ fn multipart_plan(ranges: &[ByteRange], size: u64, content_type: &HeaderValue, b
             r.content_range(size)
         );
         out.push(Segment::Literal(Bytes::from(head)));
-        out.push(Segment::File { offset: r.start, len: r.len() });
+        out.push(Segment::Range { offset: r.start, len: r.len() });
     }
     out.push(Segment::Literal(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
     out
 }
 
-fn hv(s: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(s).map_err(ApiError::internal)
+fn hv(s: &str) -> Result<HeaderValue, HttpError> {
+    HeaderValue::from_str(s).map_err(|e| HttpError::Header(e.to_string()))
 }
 
 impl BoundSource for FileServer {

@@ -1,433 +1,47 @@
-//! The content-addressed store itself.
-//!
-//! Ingest: an upload streams into a temp file under `media/temp/` while SHA-256 is
-//! computed; nothing holds the whole file. At the end the temp file is fsynced, the
-//! id is the hex digest, and the item is published with no-clobber renames:
-//! 1. `manifest.json` is created only if absent (temp + fsync + `renameat2`
-//!    NOREPLACE): the first uploader of some bytes owns them, and a re-upload
-//!    never changes owner or access level;
-//! 2. `original` is then published the same way: this is the commit point; a
-//!    manifest without an `original` (a crash in between) is not served.
-//!
-//! A dropped upload (client abort, error, limit) drops its temp file, which deletes
-//! it. Each live upload holds an `flock` on its temp file; at startup every temp
-//! file nobody holds (left by a crash or `kill -9`) is removed.
-//!
-//! Bounds: [`UPLOAD_BUFFER`] bytes buffered per upload between disk writes; the
-//! size limit is checked before bytes are buffered.
+//! The media store as handlers use it: a backend (local disk today) with the
+//! node's upload limit and default access level. Everything content-addressed
+//! goes through here; the access rule is [`super::access`].
 
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use bytes::BytesMut;
-use sha2::{Digest, Sha256};
-use tempfile::NamedTempFile;
-
-use super::manifest::{AccessLevel, Manifest, MAX_MANIFEST_BYTES};
-
-/// Bound: bytes of an upload buffered in memory between writes to its temp file.
-pub const UPLOAD_BUFFER: usize = 256 * 1024;
-
-/// A validated media id: 64 lowercase hex characters (SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaId(String);
-
-impl MediaId {
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| MediaId(s.to_ascii_lowercase()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    #[error("File too large")]
-    TooLarge { limit: u64 },
-    #[error("no space left on the data directory's filesystem")]
-    NoSpace,
-    #[error("upload I/O: {0}")]
-    Io(io::Error),
-}
-
-impl From<io::Error> for UploadError {
-    fn from(e: io::Error) -> Self {
-        if is_no_space(&e) {
-            UploadError::NoSpace
-        } else {
-            UploadError::Io(e)
-        }
-    }
-}
-
-/// ENOSPC or EDQUOT, judged by kind: errors wrapped with a path (as `tempfile`
-/// wraps them) no longer carry the raw OS code.
-pub fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
-}
-
-/// An item found in the store.
-pub struct StoredMedia {
-    pub file: File,
-    pub path: PathBuf,
-    pub meta: Metadata,
-    /// `None` for items without a (readable) manifest: old data dirs.
-    pub manifest: Option<Manifest>,
-}
-
-/// What a finished upload produced.
-#[derive(Debug)]
-pub struct Ingested {
-    pub media_id: String,
-    /// The manifest in force (ours if we created the item, else the existing one).
-    pub manifest: Option<Manifest>,
-    /// Whether this upload created the item.
-    pub created: bool,
-}
-
-/// Facts about a new upload that only the caller knows.
-pub struct NewMedia {
-    pub original_name: String,
-    pub mime_type: String,
-    pub owner: String,
-    pub access: AccessLevel,
-    /// `httpUrl` prefix; the media id is appended.
-    pub url_base: String,
-}
+use super::backend::{MediaBackend, UploadSink};
+use super::item::{MediaId, StoredMedia, UploadError};
+use super::manifest::AccessLevel;
 
 pub struct MediaStore {
-    root: PathBuf,
-    temp: PathBuf,
+    backend: Arc<dyn MediaBackend>,
     max_upload: u64,
     default_access: AccessLevel,
 }
 
 impl MediaStore {
-    /// Open (creating) the store at `root` (`<data-dir>/media`) and sweep the temp files of dead uploads.
-    pub fn open(root: PathBuf, max_upload: u64, default_access: AccessLevel) -> io::Result<Self> {
-        let temp = root.join("temp");
-        fs::create_dir_all(&temp)?;
-        let store = MediaStore { root, temp, max_upload, default_access };
-        store.sweep_dead_temps();
-        Ok(store)
+    pub fn new(
+        backend: Arc<dyn MediaBackend>,
+        max_upload: u64,
+        default_access: AccessLevel,
+    ) -> Self {
+        MediaStore {
+            backend,
+            max_upload,
+            default_access,
+        }
     }
 
+    /// Bound: the largest upload, bytes.
     pub fn max_upload(&self) -> u64 {
         self.max_upload
     }
 
+    /// The level of items without a manifest.
     pub fn default_access(&self) -> AccessLevel {
         self.default_access
     }
 
-    /// Remove temp files no live upload holds. Every upload keeps an exclusive
-    /// `flock` on its temp file for its whole life (released by the kernel when
-    /// the process dies), so what can be locked here belongs to a crashed or
-    /// killed process — even one that died a second ago — while uploads of other
-    /// processes sharing the directory are left alone.
-    fn sweep_dead_temps(&self) {
-        let Ok(entries) = fs::read_dir(&self.temp) else { return };
-        for e in entries.flatten() {
-            if !e.file_name().to_string_lossy().starts_with("upload_") {
-                continue;
-            }
-            if let Ok(f) = File::open(e.path()) {
-                if f.try_lock().is_ok() {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
+    pub async fn lookup(&self, id: &MediaId) -> std::io::Result<Option<StoredMedia>> {
+        self.backend.lookup(id).await
     }
 
-    /// Find an item. `Ok(None)` when it has no published `original`.
-    pub fn lookup(&self, id: &MediaId) -> io::Result<Option<StoredMedia>> {
-        let dir = self.root.join(id.as_str());
-        let path = dir.join("original");
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        Ok(Some(StoredMedia { file, path, meta, manifest: read_manifest(&dir) }))
-    }
-
-    /// Start an upload: a temp file and a running hash.
-    pub fn begin_upload(&self) -> io::Result<Upload> {
-        let tmp = tempfile::Builder::new().prefix("upload_").tempfile_in(&self.temp)?;
-        tmp.as_file().lock()?; // marks it live for `sweep_dead_temps` of any process
-        Ok(Upload { tmp, hasher: Sha256::new(), size: 0, limit: self.max_upload, root: self.root.clone() })
-    }
-}
-
-/// The manifest of an item: `None` only when there is none (old data dirs). One
-/// that exists but cannot be read or parsed fails closed: private, owned by
-/// nobody — never the configured default, which may be public.
-fn read_manifest(dir: &Path) -> Option<Manifest> {
-    let f = match File::open(dir.join("manifest.json")) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(_) => return Some(Manifest::unreadable()),
-    };
-    let mut buf = Vec::new();
-    if f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut buf).is_err() || buf.len() as u64 > MAX_MANIFEST_BYTES {
-        return Some(Manifest::unreadable());
-    }
-    Some(serde_json::from_slice(&buf).unwrap_or_else(|_| Manifest::unreadable()))
-}
-
-/// An upload in progress (blocking I/O; see [`AsyncUpload`] for handlers).
-pub struct Upload {
-    tmp: NamedTempFile,
-    hasher: Sha256,
-    size: u64,
-    limit: u64,
-    root: PathBuf,
-}
-
-impl Upload {
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    pub fn write(&mut self, data: &[u8]) -> Result<(), UploadError> {
-        if self.size + data.len() as u64 > self.limit {
-            return Err(UploadError::TooLarge { limit: self.limit });
-        }
-        self.tmp.write_all(data)?;
-        self.hasher.update(data);
-        self.size += data.len() as u64;
-        Ok(())
-    }
-
-    /// Hash, fsync and publish. Returns the item in force afterwards. On failure
-    /// nothing of this upload stays: not its temp file, not a manifest it wrote,
-    /// not an item directory it created.
-    pub fn finish(self, new: NewMedia) -> Result<Ingested, UploadError> {
-        let Upload { tmp, hasher, size, root, .. } = self;
-        tmp.as_file().sync_all()?;
-        let id = hex::encode(hasher.finalize());
-        let dir = root.join(&id);
-        fs::create_dir_all(&dir)?;
-        let original = dir.join("original");
-        if original.exists() {
-            // Known bytes: the existing item stands as it is (even without a manifest).
-            return Ok(Ingested { manifest: read_manifest(&dir), media_id: id, created: false });
-        }
-        let mut wrote_manifest = false;
-        let published = publish(tmp, new, size, &id, &dir, &mut wrote_manifest);
-        if published.is_err() {
-            if wrote_manifest && !original.exists() {
-                let _ = fs::remove_file(dir.join("manifest.json"));
-            }
-            let _ = fs::remove_dir(&dir); // only if empty
-        }
-        let created = published?;
-        Ok(Ingested { manifest: read_manifest(&dir), media_id: id, created })
-    }
-}
-
-/// The commit steps of [`Upload::finish`]: manifest first (no-clobber), then
-/// `original` (the commit point), then the directory entry made durable.
-fn publish(tmp: NamedTempFile, new: NewMedia, size: u64, id: &str, dir: &Path, wrote_manifest: &mut bool) -> Result<bool, UploadError> {
-    let manifest = Manifest {
-        media_id: id.to_owned(),
-        original_name: new.original_name,
-        mime_type: new.mime_type,
-        file_size: size,
-        magnet_uri: String::new(),
-        info_hash: String::new(),
-        http_url: format!("{}{}", new.url_base, id),
-        created_at: iso_now(),
-        user_public_key: Some(new.owner),
-        access_level: Some(new.access.as_str().to_owned()),
-        extra: Default::default(),
-    };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-    let mut mtmp = tempfile::Builder::new().prefix(".manifest_").tempfile_in(dir)?;
-    mtmp.write_all(&json)?; // an ENOSPC here stays an ENOSPC (→ 507)
-    mtmp.as_file().sync_all()?;
-    let mut created = match mtmp.persist_noclobber(dir.join("manifest.json")) {
-        Ok(_) => {
-            *wrote_manifest = true;
-            true
-        }
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e.error.into()),
-    };
-    match tmp.persist_noclobber(dir.join("original")) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => created = false,
-        Err(e) => return Err(e.error.into()),
-    }
-    File::open(dir)?.sync_all()?;
-    Ok(created)
-}
-
-/// An [`Upload`] driven from async code: chunks are buffered up to
-/// [`UPLOAD_BUFFER`] and written on the blocking pool. Dropping it at any await
-/// point deletes the temp file (once a running write returns).
-pub struct AsyncUpload {
-    inner: Option<Upload>,
-    buf: BytesMut,
-    limit: u64,
-}
-
-impl AsyncUpload {
-    pub fn new(up: Upload) -> Self {
-        let limit = up.limit;
-        AsyncUpload { inner: Some(up), buf: BytesMut::new(), limit }
-    }
-
-    fn written(&self) -> u64 {
-        self.inner.as_ref().map_or(0, Upload::size)
-    }
-
-    pub async fn push(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
-        if self.written() + (self.buf.len() + chunk.len()) as u64 > self.limit {
-            return Err(UploadError::TooLarge { limit: self.limit });
-        }
-        self.buf.extend_from_slice(chunk);
-        if self.buf.len() >= UPLOAD_BUFFER {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    pub fn size(&self) -> u64 {
-        self.written() + self.buf.len() as u64
-    }
-
-    async fn flush(&mut self) -> Result<(), UploadError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let data = self.buf.split().freeze();
-        let mut up = self.inner.take().ok_or_else(|| UploadError::Io(io::Error::other("upload already failed")))?;
-        let (up, res) = crate::memory::track::spawn_blocking(move || {
-            let r = up.write(&data);
-            (up, r)
-        })
-        .await
-        .map_err(|e| UploadError::Io(io::Error::other(e)))?;
-        self.inner = Some(up);
-        res
-    }
-
-    pub async fn finish(mut self, new: NewMedia) -> Result<Ingested, UploadError> {
-        self.flush().await?;
-        let up = self.inner.take().ok_or_else(|| UploadError::Io(io::Error::other("upload already failed")))?;
-        crate::memory::track::spawn_blocking(move || up.finish(new))
-            .await
-            .map_err(|e| UploadError::Io(io::Error::other(e)))?
-    }
-}
-
-/// Now as ISO 8601 UTC with milliseconds (JavaScript's `toISOString`).
-pub fn iso_now() -> String {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    iso_from_unix_millis(now.as_millis() as i64)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (proleptic Gregorian, UTC).
-pub fn iso_from_unix_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = crate::civil::from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn new_media(owner: &str, access: AccessLevel) -> NewMedia {
-        NewMedia {
-            original_name: "a.bin".into(),
-            mime_type: "application/octet-stream".into(),
-            owner: owner.into(),
-            access,
-            url_base: "http://x/api/media/".into(),
-        }
-    }
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso_from_unix_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_from_unix_millis(1_703_635_200_123), "2023-12-27T00:00:00.123Z");
-        assert_eq!(iso_from_unix_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
-
-    #[test]
-    fn ids() {
-        assert!(MediaId::parse(&"a".repeat(64)).is_some());
-        assert_eq!(MediaId::parse(&"A".repeat(64)).unwrap().as_str(), "a".repeat(64));
-        assert!(MediaId::parse(&"a".repeat(63)).is_none());
-        assert!(MediaId::parse(&"g".repeat(64)).is_none());
-        assert!(MediaId::parse(&format!("../{}", "a".repeat(61))).is_none());
-    }
-
-    #[test]
-    fn first_uploader_owns() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = MediaStore::open(tmp.path().join("media"), 1 << 20, AccessLevel::Private).unwrap();
-        let mut up = store.begin_upload().unwrap();
-        up.write(b"hello").unwrap();
-        let a = up.finish(new_media("alice", AccessLevel::Private)).unwrap();
-        assert!(a.created);
-        assert_eq!(a.media_id, hex::encode(Sha256::digest(b"hello")));
-
-        let mut up = store.begin_upload().unwrap();
-        up.write(b"hel").unwrap();
-        up.write(b"lo").unwrap();
-        let b = up.finish(new_media("mallory", AccessLevel::Public)).unwrap();
-        assert!(!b.created);
-        let m = b.manifest.unwrap();
-        assert_eq!(m.user_public_key.as_deref(), Some("alice"));
-        assert_eq!(m.access(AccessLevel::Public), AccessLevel::Private);
-        // no temp files left behind
-        assert_eq!(fs::read_dir(tmp.path().join("media/temp")).unwrap().count(), 0);
-        let found = store.lookup(&MediaId::parse(&a.media_id).unwrap()).unwrap().unwrap();
-        assert_eq!(found.meta.len(), 5);
-    }
-
-    #[test]
-    fn limit_and_drop_clean_up() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = MediaStore::open(tmp.path().join("media"), 4, AccessLevel::Private).unwrap();
-        let mut up = store.begin_upload().unwrap();
-        assert!(matches!(up.write(b"hello"), Err(UploadError::TooLarge { limit: 4 })));
-        drop(up);
-        assert_eq!(fs::read_dir(tmp.path().join("media/temp")).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn manifest_without_original_is_not_served_and_is_completed_by_reupload() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = MediaStore::open(tmp.path().join("media"), 1 << 20, AccessLevel::Private).unwrap();
-        let id = hex::encode(Sha256::digest(b"data"));
-        let dir = tmp.path().join("media").join(&id);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("manifest.json"), r#"{"mediaId":"x","userPublicKey":"alice","accessLevel":"public"}"#).unwrap();
-        assert!(store.lookup(&MediaId::parse(&id).unwrap()).unwrap().is_none());
-        let mut up = store.begin_upload().unwrap();
-        up.write(b"data").unwrap();
-        let r = up.finish(new_media("bob", AccessLevel::Private)).unwrap();
-        assert_eq!(r.manifest.unwrap().user_public_key.as_deref(), Some("alice"));
-        assert!(store.lookup(&MediaId::parse(&id).unwrap()).unwrap().is_some());
+    pub async fn begin_upload(&self) -> Result<Box<dyn UploadSink>, UploadError> {
+        self.backend.begin_upload(self.max_upload).await
     }
 }

@@ -116,7 +116,7 @@ impl Log {
     }
 
     fn line(&mut self, level: &str, msg: &str) {
-        let text = format!("[{}] [{level}] {msg}\n", crate::media::store::iso_now());
+        let text = format!("[{}] [{level}] {msg}\n", crate::civil::iso_now());
         if self.size + text.len() as u64 > MAX_LOG_BYTES {
             self.rotate();
         }
@@ -146,9 +146,9 @@ fn snapshot() -> Snapshot {
     }
 }
 
-impl crate::bounds::BoundSource for Diagnostics {
-    fn report(&self, out: &mut Vec<crate::bounds::BoundReport>) {
-        out.push(crate::bounds::BoundReport {
+impl crate::limits::BoundSource for Diagnostics {
+    fn report(&self, out: &mut Vec<crate::limits::BoundReport>) {
+        out.push(crate::limits::BoundReport {
             name: "diagnostics_events",
             unit: "events",
             capacity: EVENT_QUEUE as u64,

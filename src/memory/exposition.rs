@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::metrics::{family, render_routes};
-use crate::state::SharedState;
+use crate::limits::BoundReport;
 
 fn proc_stat() -> Option<(f64, u64)> {
     // utime + stime (fields 14, 15) in clock ticks; starttime (22) in ticks since boot
@@ -31,7 +31,7 @@ fn max_fds() -> Option<u64> {
     s.lines().find(|l| l.starts_with("Max open files"))?.split_whitespace().nth(3)?.parse().ok()
 }
 
-pub fn render(out: &mut String, st: &SharedState) {
+pub fn render(out: &mut String, bounds: &[BoundReport]) {
     let mut g = |name: &str, help: &str, kind: &str, v: Option<f64>| {
         if let Some(v) = v {
             family(out, name, kind, help);
@@ -59,13 +59,12 @@ pub fn render(out: &mut String, st: &SharedState) {
         }
     }
     render_routes(out);
-    let bounds = st.bounds.report();
     family(out, "oipd_bound_capacity", "gauge", "Capacity of each bounded structure.");
-    for b in &bounds {
+    for b in bounds {
         let _ = writeln!(out, "oipd_bound_capacity{{bound=\"{}\",unit=\"{}\"}} {}", b.name, b.unit, b.capacity);
     }
     family(out, "oipd_bound_fill", "gauge", "Current fill of each bounded structure.");
-    for b in &bounds {
+    for b in bounds {
         let _ = writeln!(out, "oipd_bound_fill{{bound=\"{}\",unit=\"{}\"}} {}", b.name, b.unit, b.fill);
     }
 }

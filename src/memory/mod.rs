@@ -48,16 +48,16 @@ pub fn allocator_stats() -> Option<AllocatorStats> {
 /// The route-slot table of [`track`], as a bound.
 pub struct RouteSlots;
 
-impl crate::bounds::BoundSource for RouteSlots {
-    fn report(&self, out: &mut Vec<crate::bounds::BoundReport>) {
-        out.push(crate::bounds::BoundReport {
+impl crate::limits::BoundSource for RouteSlots {
+    fn report(&self, out: &mut Vec<crate::limits::BoundReport>) {
+        out.push(crate::limits::BoundReport {
             name: "memory_route_slots",
             unit: "routes",
             capacity: track::MAX_ROUTES as u64,
             fill: track::route_slots_used() as u64,
             config: "const memory::track::MAX_ROUTES",
         });
-        out.push(crate::bounds::BoundReport {
+        out.push(crate::limits::BoundReport {
             name: "blocking_threads",
             unit: "jobs",
             capacity: crate::MAX_BLOCKING_THREADS as u64,
@@ -84,5 +84,8 @@ const CATEGORIES: &[(&[&str], &str)] = &[
 /// The original's category for a route (first substring hit, in its order).
 pub fn category(route: &str) -> &'static str {
     let r = route.to_ascii_lowercase();
-    CATEGORIES.iter().find(|(subs, _)| subs.iter().any(|x| r.contains(x))).map_or("other", |(_, name)| name)
+    CATEGORIES
+        .iter()
+        .find(|(subs, _)| subs.iter().any(|x| r.contains(x)))
+        .map_or("other", |(_, name)| name)
 }

@@ -123,9 +123,9 @@ impl Sampler {
     }
 }
 
-impl crate::bounds::BoundSource for Sampler {
-    fn report(&self, out: &mut Vec<crate::bounds::BoundReport>) {
-        out.push(crate::bounds::BoundReport {
+impl crate::limits::BoundSource for Sampler {
+    fn report(&self, out: &mut Vec<crate::limits::BoundReport>) {
+        out.push(crate::limits::BoundReport {
             name: "memory_samples",
             unit: "samples",
             capacity: RING_CAPACITY as u64,

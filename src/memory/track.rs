@@ -276,7 +276,6 @@ pub fn record_request(route: RouteId, bytes: u64) {
     r.requests.fetch_add(1, Relaxed);
     r.request_bytes.fetch_add(bytes, Relaxed);
     r.max_request_bytes.fetch_max(bytes, Relaxed);
-    super::metrics::record_request_bytes(route, bytes);
 }
 
 /// A route's figures.
@@ -372,6 +371,7 @@ pin_project_lite::pin_project! {
         inner: B,
         route: RouteId,
         bytes: std::sync::Arc<AtomicU64>,
+        finished: fn(RouteId, u64),
         on_done: Option<OnDone>,
     }
     impl<B> PinnedDrop for TrackedBody<B> {
@@ -379,6 +379,7 @@ pin_project_lite::pin_project! {
             let this = this.project();
             let bytes = this.bytes.load(Relaxed);
             record_request(*this.route, bytes);
+            (this.finished)(*this.route, bytes);
             if let Some(f) = this.on_done.take() {
                 f(bytes);
             }
@@ -387,9 +388,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> TrackedBody<B> {
-    /// `bytes`: the request's counter, holding what its handler allocated.
-    pub fn new(inner: B, route: RouteId, bytes: std::sync::Arc<AtomicU64>, on_done: Option<OnDone>) -> Self {
-        TrackedBody { inner, route, bytes, on_done }
+    /// `bytes`: the request's counter, holding what its handler allocated;
+    /// `finished` is told the request's total (e.g. a metrics histogram), then
+    /// `on_done` if any.
+    pub fn new(inner: B, route: RouteId, bytes: std::sync::Arc<AtomicU64>, finished: fn(RouteId, u64), on_done: Option<OnDone>) -> Self {
+        TrackedBody { inner, route, bytes, finished, on_done }
     }
 }
 

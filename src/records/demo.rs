@@ -58,7 +58,7 @@ fn did(kind: &str, i: u64) -> String {
 fn oip(did: &str, record_type: &str, block: u64) -> Value {
     json!({
         "did": did, "didTx": did, "recordType": record_type, "recordStatus": "original",
-        "inArweaveBlock": block, "indexedAt": crate::media::store::iso_from_unix_millis(1_700_000_000_000 + block as i64 * 1000),
+        "inArweaveBlock": block, "indexedAt": crate::civil::iso_from_unix_millis(1_700_000_000_000 + block as i64 * 1000),
         "ver": "0.8.0", "signature": format!("demo-signature-{block}"),
         "templates": {"basic": "-9DirnjVO1FlbEW1lN8jITBESrTsQKEM_BoZ1ey_0mk", record_type: "demo-template"},
         "creator": {"creatorHandle": "fitnessally1", "didAddress": "did:arweave:fitnessally-demo-creator",
@@ -219,7 +219,7 @@ pub async fn seed_if_empty(
     let mut batch = Vec::with_capacity(super::import::BATCH);
     let mut n = 0u64;
     for v in records(scale) {
-        let r = super::model::IndexedRecord::from_value(&v)
+        let r = crate::oip::model::IndexedRecord::from_value(&v)
             .map_err(|e| crate::store::StoreError::Backend(format!("demo record: {e}")))?;
         batch.push(r);
         if batch.len() == super::import::BATCH {

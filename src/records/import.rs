@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::model::{IndexedRecord, IndexedTemplate, MAX_RECORD_BYTES};
+use crate::oip::model::{IndexedRecord, IndexedTemplate, MAX_RECORD_BYTES};
 use crate::store::{RecordStore, StoreError, Upserted};
 
 /// Bound: documents per transaction (and held in memory at once).

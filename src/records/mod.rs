@@ -1,11 +1,10 @@
-//! OIP records: the document model, the query language of `GET /api/records`,
-//! deep resolution (batched per level, privacy-checked, bounded), the streaming
-//! JSON renderer, import, and demo data.
+//! OIP records as use cases: the service the handlers call (list, record types,
+//! templates, writes), deep resolution (batched per level, privacy-checked,
+//! bounded), the streaming JSON renderer, import, and demo data. The document
+//! model and the query language are the domain's ([`crate::oip`]).
 
 pub mod demo;
 pub mod import;
-pub mod model;
-pub mod query;
 pub mod render;
 pub mod resolve;
 pub mod service;

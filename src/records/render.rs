@@ -21,9 +21,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::model::date_readable;
-use super::query::{ResolveOpts, Shaping};
 use super::resolve::{field_allowed, Resolved};
+use crate::oip::model::date_readable;
+use crate::oip::query::{ResolveOpts, Shaping};
 
 /// Bytes per body chunk.
 pub const RENDER_CHUNK: usize = 64 * 1024;

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::query::ResolveOpts;
+use crate::oip::query::ResolveOpts;
 use crate::store::{RecordStore, StoreError, Viewer, FETCH_QUEUE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

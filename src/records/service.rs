@@ -12,13 +12,12 @@ use axum::body::Body;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::model::{IndexedRecord, RecordError};
-use super::query::{self, QueryError};
 use super::render::{streaming_body, RenderCtx};
 use super::resolve::{self, refs_of, ResolveError, ResolveLimits};
-use crate::api::error::ApiError;
-use crate::bounds::{BoundReport, BoundSource};
-use crate::http::stream_limit::StreamLimiter;
+use crate::limits::stream::StreamLimiter;
+use crate::limits::{BoundReport, BoundSource, Overloaded};
+use crate::oip::model::{IndexedRecord, RecordError};
+use crate::oip::query::{self, QueryError};
 use crate::store::{RecordStore, StoreError, TemplateFilter, Viewer};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +29,7 @@ pub enum RecordsError {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
-    Busy(ApiError),
+    Busy(#[from] Overloaded),
     #[error("{0}")]
     BadRequest(String),
     #[error("Record not found")]
@@ -74,7 +73,7 @@ impl RecordsService {
         let pairs = query::pairs(raw_query)?;
         let q = query::parse(&pairs, self.max_depth)?;
         let echo = query::echo(&pairs);
-        let permit = self.renders.acquire().await.map_err(RecordsError::Busy)?;
+        let permit = self.renders.acquire().await?;
         let viewer = &caller.viewer;
         let stats = self.store.stats(viewer).await?;
         let tags = match q.summarize_tags {
@@ -248,7 +247,7 @@ impl RecordsService {
                 format!("h:{}", &hex::encode(h)[..12])
             }
         };
-        let soul = format!("{}:{local_id}", user_hash(user_key));
+        let soul = format!("{}:{local_id}", crate::oip::did::user_hash(user_key));
         let did = format!("did:gun:{soul}");
         // Records written here are the caller's: access control always names them
         // as owner, and defaults to private (GUN records are the private path).
@@ -262,8 +261,8 @@ impl RecordsService {
             "data": Value::Object(data),
             "oip": {
                 "did": did, "didTx": did, "recordType": record_type,
-                "indexedAt": crate::media::store::iso_now(), "ver": "0.8.0", "storage": "gun",
-                "creator": {"publicKey": user_key, "didAddress": format!("did:gun:{}", user_hash(user_key))},
+                "indexedAt": crate::civil::iso_now(), "ver": "0.8.0", "storage": "gun",
+                "creator": {"publicKey": user_key, "didAddress": format!("did:gun:{}", crate::oip::did::user_hash(user_key))},
             }
         });
         let indexed = IndexedRecord::from_value(&doc)?;
@@ -284,7 +283,7 @@ impl RecordsService {
         let viewer = Viewer::user(user_key);
         let Some(raw) = self.store.fetch_one(&did, &viewer).await? else { return Err(RecordsError::NotFound) };
         let rec: Value = serde_json::from_str(raw.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if !owns(user_key, &did, &rec) {
+        if !crate::oip::did::owns(user_key, &did, &rec) {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
         }
         self.store.delete(&did).await?;
@@ -299,33 +298,6 @@ impl RecordsService {
             "propagationNote": "Deleted from this node's index. Publishing delete messages to Arweave or GUN peers is not supported by this node yet.",
         }))
     }
-}
-
-/// `sha256hex(key)[0..12]`: the GUN soul prefix of a user.
-pub fn user_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))[..12].to_owned()
-}
-
-/// The reference's ownership rule for deletion.
-pub fn owns(user_key: &str, did: &str, rec: &Value) -> bool {
-    let at = |path: &[&str]| {
-        let mut cur = rec;
-        for p in path {
-            match cur.get(p) {
-                Some(v) => cur = v,
-                None => return None,
-            }
-        }
-        cur.as_str()
-    };
-    let keys = [
-        at(&["data", "accessControl", "owner_public_key"]),
-        at(&["data", "accessControl", "created_by"]),
-        at(&["data", "conversationSession", "owner_public_key"]),
-        at(&["oip", "creator", "publicKey"]),
-    ];
-    keys.iter().flatten().any(|k| *k == user_key)
-        || did.strip_prefix("did:gun:").is_some_and(|soul| soul.split(':').next() == Some(user_hash(user_key).as_str()))
 }
 
 impl BoundSource for RecordsService {

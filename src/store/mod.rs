@@ -1,8 +1,11 @@
 //! The record store abstraction. Everything above this module speaks
-//! [`RecordStore`]; all SQL lives in the backends (`sqlite.rs` now, PostgreSQL
-//! next). Queries arrive typed ([`RecordQuery`]) together with the [`Viewer`] they
-//! are answered for: every method that returns or counts records applies the
-//! privacy rule itself, so no caller can forget it.
+//! [`RecordStore`]; all SQL lives in the backends (`sqlite/` now, PostgreSQL
+//! next), chosen by URL in [`backends`]. Queries arrive typed ([`RecordQuery`])
+//! together with the [`Viewer`] they are answered for: every method that returns
+//! or counts records applies the privacy rule itself, so no caller can forget it.
+//! What a query means is the domain's ([`crate::oip::plan`]); a backend only
+//! translates it. The contract every backend must meet is the records test suite
+//! (`tests/it/records_api.rs` and friends), run once per backend.
 //!
 //! Privacy rule (one definition, implemented by each backend): a record is
 //! visible to a viewer when its access level is `public` or unset (and it is not a
@@ -11,14 +14,15 @@
 //! creator's public key. `private`, `shared`, `organization` and unknown levels
 //! are owner-only (organizations do not exist yet).
 
+pub mod backends;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
 
-use crate::bounds::BoundSource;
-use crate::records::model::{IndexedRecord, IndexedTemplate};
-use crate::records::query::RecordQuery;
+use crate::limits::BoundSource;
+use crate::oip::model::{IndexedRecord, IndexedTemplate};
+use crate::oip::query::RecordQuery;
 
 /// Who is asking.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,7 +36,9 @@ impl Viewer {
         Viewer { key: None }
     }
     pub fn user(key: impl Into<String>) -> Self {
-        Viewer { key: Some(key.into()) }
+        Viewer {
+            key: Some(key.into()),
+        }
     }
 }
 
@@ -110,20 +116,37 @@ pub struct TemplateFilter {
 pub trait RecordStore: BoundSource + Send + Sync {
     /// Insert or replace records by DID, in one transaction.
     async fn upsert(&self, records: Vec<IndexedRecord>) -> Result<Vec<Upserted>, StoreError>;
-    async fn upsert_templates(&self, templates: Vec<IndexedTemplate>) -> Result<Vec<Upserted>, StoreError>;
+    async fn upsert_templates(
+        &self,
+        templates: Vec<IndexedTemplate>,
+    ) -> Result<Vec<Upserted>, StoreError>;
     /// One page of matches, sorted over the whole result set, with the real total.
     async fn search(&self, q: &RecordQuery, viewer: &Viewer) -> Result<Page, StoreError>;
     /// Tag counts over all matches: the requested page of `(tag, count)` (count
     /// desc) and the number of distinct tags.
-    async fn tag_summary(&self, q: &RecordQuery, viewer: &Viewer, count: u32, page: u32)
-        -> Result<(Vec<(String, u64)>, u64), StoreError>;
+    async fn tag_summary(
+        &self,
+        q: &RecordQuery,
+        viewer: &Viewer,
+        count: u32,
+        page: u32,
+    ) -> Result<(Vec<(String, u64)>, u64), StoreError>;
     /// Records among `dids` that `viewer` may see, in one round trip, sent into
     /// `sink` as they are read (a bounded channel: the caller consumes while the
     /// store reads, so a level of thousands of documents is never held at once).
-    async fn fetch_visible(&self, dids: Vec<String>, viewer: &Viewer, sink: FetchSink) -> Result<(), StoreError>;
+    async fn fetch_visible(
+        &self,
+        dids: Vec<String>,
+        viewer: &Viewer,
+        sink: FetchSink,
+    ) -> Result<(), StoreError>;
 
     /// One record by DID, if `viewer` may see it.
-    async fn fetch_one(&self, did: &str, viewer: &Viewer) -> Result<Option<Box<RawValue>>, StoreError> {
+    async fn fetch_one(
+        &self,
+        did: &str,
+        viewer: &Viewer,
+    ) -> Result<Option<Box<RawValue>>, StoreError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         self.fetch_visible(vec![did.to_owned()], viewer, tx).await?;
         Ok(rx.recv().await.map(|(_, doc)| doc))
@@ -138,19 +161,4 @@ pub trait RecordStore: BoundSource + Send + Sync {
     /// Maintenance after a bulk load (import, demo seeding): refresh the
     /// planner's statistics.
     async fn after_bulk_load(&self) -> Result<(), StoreError>;
-}
-
-/// Open the store for a data directory: the embedded SQLite backend
-/// (`<data-dir>/oipd.sqlite`). The one place a backend is chosen.
-pub fn open(data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn RecordStore>, StoreError> {
-    open_with_budget(data_dir, sqlite::READ_BUDGET)
-}
-
-/// [`open`] with the time one read may take before it is interrupted.
-pub fn open_with_budget(
-    data_dir: &std::path::Path,
-    read_budget: std::time::Duration,
-) -> Result<std::sync::Arc<dyn RecordStore>, StoreError> {
-    let path = sqlite::SqliteStore::path_in(data_dir);
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(&path)?.with_read_budget(read_budget)))
 }

@@ -78,7 +78,7 @@ impl TestServer {
     /// Upsert records straight into the server's store.
     pub fn seed(&self, docs: &[serde_json::Value]) {
         let store = oipd::store::sqlite::SqliteStore::open(&self.dir.path().join("data/oipd.sqlite")).unwrap();
-        let recs: Vec<_> = docs.iter().map(|d| oipd::records::model::IndexedRecord::from_value(d).unwrap()).collect();
+        let recs: Vec<_> = docs.iter().map(|d| oipd::oip::model::IndexedRecord::from_value(d).unwrap()).collect();
         store.upsert_blocking(&recs).unwrap();
     }
 

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::api::error::ApiError;
-use crate::bounds::{BoundReport, BoundSource};
+use super::{BoundReport, BoundSource, Overloaded};
 
 /// How a limiter is named in `/api/health/memory` and in its 503s.
 #[derive(Debug, Clone, Copy)]
@@ -89,11 +88,11 @@ impl StreamLimiter {
         self.waiting.load(Ordering::Acquire)
     }
 
-    pub async fn acquire(&self) -> Result<StreamPermit, ApiError> {
+    pub async fn acquire(&self) -> Result<StreamPermit, Overloaded> {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
             return Ok(StreamPermit { _permit: p });
         }
-        let overloaded = ApiError::Overloaded { what: self.labels.what, retry_after: self.retry_after };
+        let overloaded = Overloaded { what: self.labels.what, retry_after: self.retry_after };
         // Join the queue only if it has room.
         let mut n = self.waiting.load(Ordering::Acquire);
         loop {
@@ -151,7 +150,7 @@ mod tests {
         let t = std::time::Instant::now();
         let err = l.acquire().await.err().unwrap();
         assert!(t.elapsed() < Duration::from_millis(50));
-        assert!(matches!(err, ApiError::Overloaded { retry_after: 3, .. }));
+        assert_eq!(err.retry_after, 3);
 
         // Releasing a slot lets the waiter in.
         drop(a);

@@ -1,0 +1,94 @@
+//! Request extractors and small checks every handler shares: the caller's identity
+//! from `Authorization: Bearer` ([`RequiredUser`]: no token → 401 `No token
+//! provided`, bad token → 403 `Invalid token`; [`MaybeUser`]: a bad or missing
+//! token is anonymous), path parameters refused as JSON, the method rule, and the
+//! key a write is owned by.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use http::header;
+
+use super::error::ApiError;
+use crate::auth::User;
+use crate::state::SharedState;
+
+/// The bearer token of a request, if any.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// A route that requires a valid token.
+pub struct RequiredUser(pub User);
+
+/// A route where a token is optional; a bad one counts as none.
+pub struct MaybeUser(pub Option<User>);
+
+impl FromRequestParts<SharedState> for RequiredUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let auth = &state.auth;
+        let token = bearer(parts).ok_or(ApiError::NoToken)?;
+        auth.verify(token)
+            .map(RequiredUser)
+            .ok_or(ApiError::InvalidToken)
+    }
+}
+
+impl FromRequestParts<SharedState> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = &state.auth;
+        Ok(MaybeUser(bearer(parts).and_then(|t| auth.verify(t))))
+    }
+}
+
+/// 405 unless the method is GET or HEAD.
+pub fn get_or_head(method: &http::Method) -> Result<(), ApiError> {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+    }
+}
+
+/// The key a write is owned by: refused (403) for calendar-scoped tokens, which
+/// are read-only, and for tokens that name no key (the original made those the
+/// server's own).
+pub fn writer_key(user: &crate::auth::User) -> Result<&str, ApiError> {
+    if user.is_calendar_only() {
+        return Err(ApiError::Forbidden(
+            "Calendar-scoped tokens are read-only".into(),
+        ));
+    }
+    user.public_key().ok_or_else(|| {
+        ApiError::Forbidden("Token has no publicKey or publisherPubKey claim".into())
+    })
+}
+
+/// One path parameter, as `axum::extract::Path<String>` but refused as a JSON 400
+/// (axum's own rejection is plain text, e.g. for a segment that is not UTF-8).
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| PathParam(p))
+            .map_err(|e| ApiError::BadRequest(format!("Invalid path: {}", e.body_text())))
+    }
+}

@@ -1,0 +1,102 @@
+//! Choosing a record store from a URL (`--store` / `OIPD_STORE`): the one place a
+//! backend is picked. `sqlite://<path>` is the embedded default
+//! (`<data-dir>/oipd.sqlite`); other schemes are refused with a clear message
+//! until their backend exists.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::sqlite::{SqliteStore, READ_BUDGET};
+use super::{RecordStore, StoreError};
+
+/// A parsed store URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite://<path>` (relative or absolute) or a bare path.
+    Sqlite(PathBuf),
+}
+
+impl StoreUrl {
+    /// The embedded default for a data directory.
+    pub fn default_for(data_dir: &Path) -> Self {
+        StoreUrl::Sqlite(SqliteStore::path_in(data_dir))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        let s = s.trim();
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Backend(
+                    "--store sqlite:// needs a file path, e.g. sqlite://./data/oipd.sqlite".into(),
+                ));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        match s.split_once("://") {
+            Some((scheme, _)) => Err(StoreError::Backend(format!(
+                "--store: unsupported store {scheme}:// (supported: sqlite://<path>)"
+            ))),
+            None if s.is_empty() => Err(StoreError::Backend("--store is empty".into())),
+            None => Ok(StoreUrl::Sqlite(PathBuf::from(s))),
+        }
+    }
+
+    /// For logs: never includes credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        }
+    }
+}
+
+/// Open (creating and migrating) the store at `url`; `read_budget` is the time one
+/// read may take before it is interrupted.
+pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Arc<dyn RecordStore>, StoreError> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+            }
+            Ok(Arc::new(
+                SqliteStore::open(path)?.with_read_budget(read_budget),
+            ))
+        }
+    }
+}
+
+/// The default store of a data directory, with the default read budget (tools, tests).
+pub fn open_dir(data_dir: &Path) -> Result<Arc<dyn RecordStore>, StoreError> {
+    open(&StoreUrl::default_for(data_dir), READ_BUDGET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            StoreUrl::parse("sqlite:///tmp/x.sqlite").unwrap(),
+            StoreUrl::Sqlite("/tmp/x.sqlite".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite://rel/x.sqlite").unwrap(),
+            StoreUrl::Sqlite("rel/x.sqlite".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("/a/b.sqlite").unwrap(),
+            StoreUrl::Sqlite("/a/b.sqlite".into())
+        );
+        assert!(StoreUrl::parse("sqlite://").is_err());
+        let e = StoreUrl::parse("mysql://u:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mysql://") && !e.contains("secret"), "{e}");
+        assert_eq!(
+            StoreUrl::default_for(Path::new("/d")),
+            StoreUrl::Sqlite("/d/oipd.sqlite".into())
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The domain's [`Plan`] as SQLite SQL: each [`Cond`] becomes a boolean
+//! expression over the narrow `records` table `r` (and the document `rd.doc`, joined
+//! only when an expression reads it), scores become counted columns, the sort key
+//! an `ORDER BY`. No OIP rule is decided here.
+//!
+//! The result is a `WITH m0 AS (…), m AS (…)` prefix: the matches with id, did,
+//! name, the sort columns (`s_*`), score columns (`c<i>`, `mc`, `fs`) and the FTS
+//! rank, de-duplicated by name when asked; callers append their `SELECT … FROM m`.
+
+use rusqlite::types::Value as Sql;
+
+use super::sql::{text, Frag};
+use crate::oip::plan::{Column, Cond, DocPath, Plan, SortKey, ValueMatch, GRADES, SEARCH_WEIGHTS};
+use crate::oip::query::{Dir, MatchMode, Scalar};
+use crate::store::Viewer;
+
+/// The privacy rule (see the module docs of `store`) for table alias `a`; the
+/// `public` flag is computed at write time by `IndexedRecord::is_public`.
+pub fn visible(a: &str, viewer: &Viewer) -> Frag {
+    match &viewer.key {
+        None => Frag::new(format!("{a}.public = 1"), vec![]),
+        Some(k) => Frag::new(
+            format!("({a}.public = 1 OR {a}.owner = ? OR {a}.creator_pubkey = ?)"),
+            vec![text(k), text(k)],
+        ),
+    }
+}
+
+fn column(c: Column) -> &'static str {
+    match c {
+        Column::Did => "r.did",
+        Column::DidTx => "r.did_tx",
+        Column::Storage => "r.storage",
+        Column::RecordTypeLc => "r.record_type_lc",
+        Column::RecordType => "r.record_type",
+        Column::CreatorHandle => "r.creator_handle",
+        Column::CreatorAddress => "r.creator_address",
+        Column::InBlock => "r.in_block",
+        Column::IndexedAt => "r.indexed_at",
+        Column::Date => "r.date",
+        Column::Ver => "r.ver",
+        Column::FilterDate => "r.filter_date",
+        Column::SchedDate => "r.sched_date",
+    }
+}
+
+/// `$."a"."b"`: segments are validated (`[A-Za-z0-9_-]+`), so embedding is safe.
+fn json_path(p: &DocPath) -> String {
+    let mut out = String::from("$");
+    for seg in p.segments() {
+        out.push_str(".\"");
+        out.push_str(seg);
+        out.push('"');
+    }
+    out
+}
+
+fn scalar(v: &Scalar) -> (&'static str, Vec<Sql>) {
+    match v {
+        Scalar::Bool(b) => (
+            if *b {
+                "e.type = 'true'"
+            } else {
+                "e.type = 'false'"
+            },
+            vec![],
+        ),
+        Scalar::Int(i) => ("e.value = ?", vec![Sql::Integer(*i)]),
+        Scalar::Float(f) => ("e.value = ?", vec![Sql::Real(*f)]),
+        Scalar::Str(s) => ("e.value = ?", vec![text(s)]),
+    }
+}
+
+/// `(c1 OP c2 …)`.
+fn joined(conds: &[Cond], op: &str, viewer: &Viewer) -> Frag {
+    Frag::join(conds.iter().map(|c| cond(c, viewer)).collect(), op).wrap()
+}
+
+/// One condition as a boolean SQL expression.
+pub fn cond(c: &Cond, viewer: &Viewer) -> Frag {
+    match c {
+        Cond::Visible => visible("r", viewer),
+        Cond::NotHidden => Frag::new("r.hidden = 0", vec![]),
+        Cond::Eq(col, v) => Frag::new(format!("{} = ?", column(*col)), vec![text(v)]),
+        Cond::EqInt(col, v) => Frag::new(format!("{} = ?", column(*col)), vec![Sql::Integer(*v)]),
+        Cond::IsNull(col) => Frag::new(format!("{} IS NULL", column(*col)), vec![]),
+        Cond::AtLeast(col, v) => Frag::new(format!("{} >= ?", column(*col)), vec![Sql::Integer(*v)]),
+        Cond::AtMost(col, v) => Frag::new(format!("{} <= ?", column(*col)), vec![Sql::Integer(*v)]),
+        Cond::Below(col, v) => Frag::new(format!("{} < ?", column(*col)), vec![Sql::Integer(*v)]),
+        Cond::Equals { path, value } => {
+            Frag::new(format!("json_extract(rd.doc, '{}') = ?", json_path(path)), vec![text(value)])
+        }
+        Cond::At { path, m } => {
+            let (expr, params) = match m {
+                ValueMatch::Eq(v) => scalar(v),
+                ValueMatch::EqNoCase(s) => ("lower(e.value) = ?", vec![text(s)]),
+                ValueMatch::Contains(s) => ("instr(lower(e.value), ?) > 0", vec![text(s)]),
+            };
+            Frag::new(format!("EXISTS (SELECT 1 FROM json_each(rd.doc, '{}') e WHERE {expr})", json_path(path)), params)
+        }
+        Cond::AnyStringStartsWith { under, prefix } => Frag::new(
+            format!("EXISTS (SELECT 1 FROM json_tree(rd.doc, '{}') t WHERE t.type = 'text' AND substr(t.value, 1, ?) = ?)", json_path(under)),
+            vec![Sql::Integer(prefix.chars().count() as i64), text(prefix)],
+        ),
+        Cond::KeyContains { under, needle } => Frag::new(
+            format!("EXISTS (SELECT 1 FROM json_each(rd.doc, '{}') t WHERE instr(lower(t.key), ?) > 0)", json_path(under)),
+            vec![text(needle)],
+        ),
+        Cond::RefNameContains { path, needle } => {
+            let mut f = Frag::new(
+                format!("EXISTS (SELECT 1 FROM json_each(rd.doc, '{}') e LEFT JOIN records x ON x.did = e.value AND ", json_path(path)),
+                vec![],
+            );
+            f.push(visible("x", viewer));
+            f.push(Frag::new(
+                " WHERE instr(lower(CASE WHEN x.id IS NOT NULL THEN coalesce(x.name, '') WHEN e.value LIKE 'did:%' THEN '' ELSE e.value END), ?) > 0)",
+                vec![text(needle)],
+            ));
+            f
+        }
+        Cond::NoneAt(path) => {
+            let p = json_path(path);
+            Frag::new(
+                format!("(json_type(rd.doc, '{p}') IS NULL OR json_array_length(rd.doc, '{p}') = 0 AND json_type(rd.doc, '{p}') = 'array')"),
+                vec![],
+            )
+        }
+        Cond::NonEmptyArray(path) => {
+            Frag::new(format!("coalesce(json_array_length(rd.doc, '{}'), 0) > 0", json_path(path)), vec![])
+        }
+        Cond::HasTag(t) => Frag::new("EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND t.tag = ?)", vec![text(t)]),
+        Cond::HasAnyTag(tags) => Frag::new(
+            format!("EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND t.tag IN ({}))", vec!["?"; tags.len()].join(",")),
+            tags.iter().map(|t| text(t)).collect(),
+        ),
+        Cond::TextContains(t) => Frag::new(
+            "(instr(lower(coalesce(r.name, '')), ?) > 0 OR instr(lower(coalesce(r.description, '')), ?) > 0 OR EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND instr(lower(t.tag), ?) > 0))",
+            vec![text(t), text(t), text(t)],
+        ),
+        Cond::Any(cs) if cs.is_empty() => Frag::new("0", vec![]),
+        Cond::All(cs) if cs.is_empty() => Frag::new("1", vec![]),
+        Cond::Any(cs) => joined(cs, " OR ", viewer),
+        Cond::All(cs) => joined(cs, " AND ", viewer),
+        Cond::Not(c) => {
+            let mut f = Frag::new("NOT ", vec![]);
+            f.push(cond(c, viewer).wrap());
+            f
+        }
+        Cond::Never => Frag::new("0", vec![]),
+    }
+}
+
+/// `(b1 + b2 + …)`: how many conditions hold.
+fn count(conds: &[Cond], viewer: &Viewer) -> Frag {
+    Frag::join(
+        conds.iter().map(|c| cond(c, viewer).wrap()).collect(),
+        " + ",
+    )
+    .wrap()
+}
+
+/// The graded field-search sum: per path the best grade of any value.
+fn graded_sum(plan: &Plan) -> Option<Frag> {
+    let g = plan.field_score.as_ref()?;
+    let [exact, prefix, suffix, contains] = GRADES;
+    let parts = g
+        .iter()
+        .map(|g| {
+            Frag::new(
+                format!(
+                    "coalesce((SELECT MAX(CASE WHEN lower(e.value) = ? THEN {exact} WHEN substr(lower(e.value), 1, length(?)) = ? THEN {prefix} \
+                     WHEN substr(lower(e.value), -length(?)) = ? THEN {suffix} WHEN instr(lower(e.value), ?) > 0 THEN {contains} ELSE 0 END) \
+                     FROM json_each(rd.doc, '{}') e), 0)",
+                    json_path(&g.path)
+                ),
+                vec![text(&g.value); 6],
+            )
+        })
+        .collect();
+    Some(Frag::join(parts, " + ").wrap())
+}
+
+/// The `WITH` prefix (see the module docs) and the `ORDER BY` over its columns.
+pub fn matches(plan: &Plan, viewer: &Viewer) -> (Frag, String) {
+    let mut from = Frag::new("records r", vec![]);
+    if let Some(s) = &plan.search {
+        let quoted: Vec<String> = s
+            .terms
+            .iter()
+            .map(|t| format!("\"{}\"*", t.replace('"', "\"\"")))
+            .collect();
+        let expr = quoted.join(if s.mode == MatchMode::And {
+            " AND "
+        } else {
+            " OR "
+        });
+        let [wn, wd, wt] = SEARCH_WEIGHTS;
+        from = Frag::new(
+            format!("(SELECT rowid AS fid, bm25(records_fts, {wn:?}, {wd:?}, {wt:?}) AS rank FROM records_fts WHERE records_fts MATCH ?) f CROSS JOIN records r ON r.id = f.fid"),
+            vec![text(&expr)],
+        );
+    }
+    let filter = Frag::join(
+        plan.filter.iter().map(|c| cond(c, viewer)).collect(),
+        " AND ",
+    );
+    let scored: Vec<Frag> = plan
+        .scores
+        .iter()
+        .map(|s| match &s.full_when {
+            Some(full) => {
+                let mut m = Frag::new("(CASE WHEN ", vec![]);
+                m.push(cond(full, viewer));
+                m.push(Frag::new(format!(" THEN {} ELSE ", s.n), vec![]));
+                m.push(count(&s.items, viewer));
+                m.push(Frag::new(" END)", vec![]));
+                m
+            }
+            None => count(&s.items, viewer),
+        })
+        .collect();
+    let match_count = plan.match_count.as_ref().map(|terms| count(terms, viewer));
+    let field_sum = graded_sum(plan);
+
+    let mut inner = Frag::new(
+        "SELECT r.id, r.did, r.name, r.in_block AS s_block, r.indexed_at AS s_indexed, r.date AS s_date, \
+         r.record_type AS s_type, r.creator_handle AS s_handle, r.ver AS s_ver, r.sched_date AS s_sched",
+        vec![],
+    );
+    let by_rank = plan.sort == SortKey::Relevance;
+    if by_rank {
+        inner.sql.push_str(", f.rank AS rank_");
+    }
+    for (i, s) in scored.into_iter().enumerate() {
+        inner.sql.push_str(", ");
+        inner.push(s);
+        inner.sql.push_str(&format!(" AS c{i}"));
+    }
+    if let Some(mc) = match_count {
+        inner.sql.push_str(", ");
+        inner.push(mc);
+        inner.sql.push_str(" AS mc");
+    }
+    if let Some(fs) = field_sum {
+        inner.sql.push_str(", ");
+        inner.push(fs);
+        inner.sql.push_str(" AS fs");
+    }
+    // Join the documents only when an expression reads them.
+    let needs_doc = inner.sql.contains("rd.doc") || filter.sql.contains("rd.doc");
+    if needs_doc {
+        from.sql.push_str(" JOIN record_docs rd ON rd.id = r.id");
+    }
+    inner.sql.push_str(" FROM ");
+    inner.push(from);
+    inner.sql.push_str(" WHERE ");
+    inner.push(filter);
+
+    let key = match plan.sort {
+        SortKey::Relevance => "rank_".to_owned(),
+        SortKey::Column(c) => match c {
+            Column::InBlock => "s_block",
+            Column::IndexedAt => "s_indexed",
+            Column::Date => "s_date",
+            Column::RecordType => "s_type",
+            Column::CreatorHandle => "s_handle",
+            Column::Ver => "s_ver",
+            Column::SchedDate => "s_sched",
+            // not sort keys of the domain; sorted as missing
+            _ => "NULL",
+        }
+        .to_owned(),
+        SortKey::Score(i) => format!("(c{i} * 1.0 / {})", plan.scores[i].n),
+        SortKey::MatchCount => "mc".into(),
+        SortKey::FieldScore => format!(
+            "(fs * 1.0 / {})",
+            plan.field_score.as_ref().map_or(1, Vec::len)
+        ),
+        SortKey::Missing => "NULL".into(),
+    };
+    // Missing values sort last either way (as Elasticsearch did); ties by newest
+    // row. SQLite orders NULLs first, so DESC needs nothing and can walk an index.
+    let order = if plan.dir == Dir::Asc {
+        format!("{key} IS NULL, {key} ASC, id DESC")
+    } else {
+        format!("{key} DESC, id DESC")
+    };
+    let mut cte = Frag::new("WITH m0 AS (", vec![]);
+    cte.push(inner);
+    cte.sql.push(')');
+    if plan.dedup_by_name {
+        cte.sql.push_str(&format!(
+            ", m AS (SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY coalesce(name, did) ORDER BY {order}) AS rn FROM m0) WHERE rn = 1)"
+        ));
+    } else {
+        cte.sql.push_str(", m AS (SELECT * FROM m0)");
+    }
+    (cte, order)
+}
