@@ -25,7 +25,7 @@ struct Store {
 impl Store {
     fn open(dir: &Path) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let store = oipd::store::open(dir).unwrap();
+        let store = oipd::store::backends::open_dir(dir).unwrap();
         Store { rt, store }
     }
     fn import(&self, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {

@@ -454,7 +454,7 @@ async fn templates_endpoint() {
         json!({"_index": "templates", "_id": "did:arweave:T2", "_source": {"data": {"TxId": "T2", "template": "recipe", "fieldsInTemplate": {}}, "oip": {"did": "did:arweave:T2", "inArweaveBlock": 20}}}),
     ];
     std::fs::write(&f, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
-    let store = oipd::store::open(&t.dir.path().join("data")).unwrap();
+    let store = oipd::store::backends::open_dir(&t.dir.path().join("data")).unwrap();
     let s = tokio::task::spawn_blocking(move || {
         oipd::records::import::import_files(&*store, &tokio::runtime::Handle::current(), &[f], false)
     })

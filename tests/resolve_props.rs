@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oipd::http::stream_limit::{StreamLimiter, FILE_STREAMS};
+use oipd::limits::stream::{StreamLimiter, FILE_STREAMS};
 use oipd::oip::model::IndexedRecord;
 use oipd::records::resolve::ResolveLimits;
 use oipd::records::service::{Caller, RecordsService};

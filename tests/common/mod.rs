@@ -84,7 +84,7 @@ impl TestServer {
 
     /// Seed the demo records at `scale`.
     pub async fn seed_demo(&self, scale: u32) -> u64 {
-        let store = oipd::store::open(&self.dir.path().join("data")).unwrap();
+        let store = oipd::store::backends::open_dir(&self.dir.path().join("data")).unwrap();
         oipd::records::demo::seed_if_empty(&*store, scale, |_| {}).await.unwrap()
     }
 
