@@ -67,18 +67,16 @@ fn calendar_refusal() -> ApiError {
 
 pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req: Request) -> Result<Response, ApiError> {
     extract::get_or_head(req.method())?;
-    let raw = req.uri().query().unwrap_or("");
+    let list = st.records.parse_list(req.uri().query().unwrap_or(""))?;
     if calendar_only(user.as_ref()) {
-        // Every recordType named must be a calendar type, and one must be named:
-        // the original let such a token read everything when it named none.
-        let pairs = crate::oip::query::pairs(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let types: Vec<&str> =
-            pairs.iter().filter(|(k, _)| k == "recordType").flat_map(|(_, v)| v.split(',')).map(str::trim).collect();
+        // A calendar type must be named, and only calendar types: the original let
+        // such a token read everything when it named none.
+        let types: Vec<&str> = list.q.record_type.as_deref().map_or_else(Vec::new, |t| t.split(',').map(str::trim).collect());
         if types.is_empty() || !types.iter().all(|t| CALENDAR_TYPES.contains(t)) {
             return Err(calendar_refusal());
         }
     }
-    let body = st.records.list(raw, caller(user.as_ref())).await?;
+    let body = st.records.list(list, caller(user.as_ref())).await?;
     let mut resp = body.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));

@@ -95,6 +95,12 @@ pub fn streaming_body<G: Send + 'static>(
     Body::from_stream(stream)
 }
 
+/// A top-level record as the renderer gets it.
+pub enum RootDoc {
+    Raw(Box<RawValue>),
+    Parsed(Value),
+}
+
 /// What every node of one response is rendered with.
 pub struct RenderCtx<'a> {
     pub resolved: &'a Resolved,
@@ -110,9 +116,17 @@ impl RenderCtx<'_> {
         Ok(v)
     }
 
-    /// Write one top-level record (with its score fields) to `w`.
-    pub fn write_record(&self, w: &mut impl Write, did: &str, raw: &RawValue, extra: &[(&'static str, Value)]) -> io::Result<()> {
-        let v = self.shaped(raw.get().as_bytes())?;
+    /// Write one top-level record (with its score fields) to `w`: a stored
+    /// document, parsed here, or one the caller already parsed (to find its
+    /// references), so no root is parsed twice.
+    pub fn write_record(&self, w: &mut impl Write, did: &str, doc: RootDoc, extra: &[(&'static str, Value)]) -> io::Result<()> {
+        let v = match doc {
+            RootDoc::Raw(raw) => self.shaped(raw.get().as_bytes())?,
+            RootDoc::Parsed(mut v) => {
+                shape(&mut v, self.shaping);
+                v
+            }
+        };
         let path = RefCell::new(vec![did.to_owned()]);
         let rec = RecordSer { ctx: self, value: &v, depth: self.opts.depth, path: &path, extra };
         serde_json::to_writer(w, &rec).map_err(io::Error::other)

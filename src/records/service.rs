@@ -12,7 +12,7 @@ use axum::body::Body;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::render::{streaming_body, RenderCtx};
+use super::render::{streaming_body, RenderCtx, RootDoc};
 use super::resolve::{self, refs_of, ResolveError, ResolveLimits};
 use crate::limits::stream::StreamLimiter;
 use crate::limits::{BoundReport, BoundSource, Overloaded};
@@ -53,6 +53,13 @@ pub struct RecordsService {
     pub max_depth: u32,
 }
 
+/// A parsed `GET /api/records` query.
+pub struct ListQuery {
+    pub q: query::RecordQuery,
+    /// `queryParams` of the answer.
+    pub echo: Value,
+}
+
 /// What the caller is, as the original echoes it under `auth`.
 pub struct Caller {
     pub viewer: Viewer,
@@ -68,11 +75,17 @@ impl RecordsService {
         &self.renders
     }
 
-    /// `GET /api/records`: the JSON body, streamed.
-    pub async fn list(&self, raw_query: &str, caller: Caller) -> Result<Body, RecordsError> {
+    /// Parse a `GET /api/records` query string, once: the typed query and the
+    /// `queryParams` echo the answer carries.
+    pub fn parse_list(&self, raw_query: &str) -> Result<ListQuery, RecordsError> {
         let pairs = query::pairs(raw_query)?;
         let q = query::parse(&pairs, self.max_depth)?;
-        let echo = query::echo(&pairs);
+        Ok(ListQuery { echo: query::echo(&pairs), q })
+    }
+
+    /// `GET /api/records`: the JSON body, streamed.
+    pub async fn list(&self, list: ListQuery, caller: Caller) -> Result<Body, RecordsError> {
+        let ListQuery { q, echo } = list;
         let permit = self.renders.acquire().await?;
         let viewer = &caller.viewer;
         let stats = self.store.stats(viewer).await?;
@@ -82,15 +95,20 @@ impl RecordsService {
         };
         let page = self.store.search(&q, viewer).await?;
 
+        // Each root is parsed once: here when its references are needed, else by
+        // the renderer.
         let mut roots = Vec::with_capacity(page.rows.len());
-        for row in &page.rows {
-            let refs = if q.resolve.depth > 0 {
+        let mut rows = Vec::with_capacity(page.rows.len());
+        for row in page.rows {
+            let (doc, refs) = if q.resolve.depth > 0 {
                 let v: Value = serde_json::from_str(row.doc.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
-                refs_of(&v, &q.resolve)
+                let refs = refs_of(&v, &q.resolve);
+                (RootDoc::Parsed(v), refs)
             } else {
-                Vec::new()
+                (RootDoc::Raw(row.doc), Vec::new())
             };
             roots.push((row.did.clone(), refs));
+            rows.push((row.did, doc, row.scores));
         }
         let resolved = resolve::gather(&*self.store, viewer, &roots, &q.resolve, self.limits).await?;
         let nodes = resolved.count_emitted(&roots, &q.resolve, self.limits.max_nodes)?;
@@ -143,15 +161,15 @@ impl RecordsService {
             }
             w.write_all(b"\"records\":[")?;
             let ctx = RenderCtx { resolved: &resolved, opts: &opts, shaping };
-            for (i, row) in page.rows.iter().enumerate() {
+            for (i, (did, doc, scores)) in rows.into_iter().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                let mut extra = row.scores.pairs.clone();
+                let mut extra = scores.pairs;
                 if tag_scores {
                     extra.push(("score", json!(1.0)));
                 }
-                ctx.write_record(w, &row.did, &row.doc, &extra)?;
+                ctx.write_record(w, &did, doc, &extra)?;
             }
             w.write_all(b"],\"auth\":")?;
             serde_json::to_writer(&mut *w, &auth)?;
