@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod bounds;
 pub mod civil;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod records;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tasks;
 
 /// Bound: threads tokio may start for blocking work (file reads, hashing, upload
 /// writes). tokio's default is 512; every file body has at most one read running,
