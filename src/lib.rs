@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod civil;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod http;
@@ -19,6 +20,7 @@ pub mod records;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tasks;
 
 /// Bound: threads tokio may start for blocking work (file reads, hashing, upload
 /// writes). tokio's default is 512; every file body has at most one read running,
