@@ -44,11 +44,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Bind `config.listen` (use port 0 for any) and serve until [`RunningServer::stop`].
+    /// Bind `config.http.listen` (use port 0 for any) and serve until [`RunningServer::stop`].
     pub async fn start(
         config: config::ServeConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
         let addr = listener.local_addr()?;
         let state = state::AppState::new(config)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -154,10 +154,10 @@ async fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + 
     std::fs::create_dir_all(&cfg.data_dir)?;
     let store = oipd::store::backends::open(&cfg.store_url()?, oipd::store::sqlite::READ_BUDGET)?;
     let bar = indicatif::ProgressBar::new_spinner();
-    let n = oipd::records::demo::seed_if_empty(&*store, cfg.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}"))).await?;
+    let n = oipd::records::demo::seed_if_empty(&*store, cfg.demo.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}"))).await?;
     bar.finish_and_clear();
     if n > 0 {
-        println!("Seeded {n} demo records (scale {}).", cfg.demo_scale);
+        println!("Seeded {n} demo records (scale {}).", cfg.demo.demo_scale);
     }
     Ok(())
 }
@@ -165,11 +165,11 @@ async fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + 
 fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let rt = oipd::runtime()?;
     rt.block_on(async move {
-        let demo = cfg.demo;
+        let demo = cfg.demo.demo;
         if demo {
             seed_demo(&cfg).await?;
         }
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        let listener = tokio::net::TcpListener::bind(cfg.http.listen).await?;
         let addr = listener.local_addr()?;
         let state = oipd::state::AppState::new(cfg)?;
         if demo {

@@ -22,7 +22,9 @@
 //!
 //! Shutdown: when the shutdown future resolves (SIGINT/SIGTERM in `main`), the
 //! listener closes, idle keep-alive connections are told to close, and in-flight
-//! responses get `--shutdown-grace-secs` to finish before the server returns.
+//! responses get `--shutdown-grace-secs` to finish before the server returns;
+//! in the same grace the task supervisor cancels every background task and joins
+//! it (aborting what does not stop).
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -47,11 +49,10 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)))
+        .header_read_timeout(Duration::from_secs(state.config.http.header_timeout_secs.max(1)))
         .max_buf_size(crate::limits::MAX_HEAD_BYTES)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
-    let sampler_task = tokio::spawn(sample_memory(state.clone()));
     tokio::pin!(shutdown);
 
     loop {
@@ -80,7 +81,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let io = Watched { inner: stream, activity: activity.clone() };
         let conn = builder.serve_connection(TokioIo::new(io), service);
         let watched = graceful.watch(conn);
-        let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
+        let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
         tokio::spawn(async move {
             tokio::select! {
                 _ = watched => {}
@@ -91,12 +92,19 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         });
     }
     drop(listener);
-    sampler_task.abort();
-    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections");
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections and stopping background tasks");
+    let deadline = tokio::time::Instant::now() + grace;
+    let connections = async {
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep_until(deadline) => tracing::warn!("grace period over; closing remaining connections"),
+        }
+    };
+    // Background tasks stop in the same grace, joined or aborted by the supervisor.
+    let (_, aborted) = tokio::join!(connections, state.tasks.shutdown(grace));
+    if !aborted.is_empty() {
+        tracing::warn!(?aborted, "background tasks did not stop within the grace period");
     }
 }
 
@@ -190,48 +198,6 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
 
     fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// The sampler loop: one sample at start, then one per interval.
-async fn sample_memory(state: SharedState) {
-    let mut tick = tokio::time::interval(state.sampler.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let s = crate::memory::track::spawn_blocking(crate::memory::sampler::Sample::now).await;
-        if let Ok(s) = s {
-            state.sampler.push(s);
-            check_thresholds(&state, s.rss).await;
-        }
-    }
-}
-
-/// Write one heap profile per threshold the first time resident memory passes it.
-async fn check_thresholds(state: &SharedState, rss: u64) {
-    use crate::memory::diag::Event;
-    let crossed: Vec<u64> = {
-        let mut t = state.thresholds.lock().unwrap_or_else(|p| p.into_inner());
-        let (hit, rest): (Vec<u64>, Vec<u64>) = t.iter().partition(|mb| rss >= **mb * 1024 * 1024);
-        *t = rest;
-        hit
-    };
-    // Only the highest newly crossed threshold gets a profile (one per check).
-    let Some(mb) = crossed.last().copied() else { return };
-    let dir = state.config.data_dir.join("logs").join("heap-profiles");
-    let name = format!("heapprofile_threshold_{mb}MB_{}.pb.gz", crate::civil::iso_now().replace([':', '.'], "-"));
-    let event = match crate::memory::profile::write_heap_profile(&dir, &name).await {
-        Ok((file, took)) => {
-            tracing::warn!(threshold_mb = mb, file = %file.display(), pause_ms = took.as_millis() as u64, "resident memory crossed a threshold: heap profile written");
-            Event::Threshold { mb, file, took }
-        }
-        Err(e) => {
-            tracing::warn!(threshold_mb = mb, error = %e, "resident memory crossed a threshold: heap profile failed");
-            Event::ProfileFailed { mb, error: e.to_string() }
-        }
-    };
-    if let Some(d) = &state.diagnostics {
-        d.send(event);
     }
 }
 

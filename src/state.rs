@@ -1,13 +1,18 @@
-//! The application state shared by every handler: configuration, the auth keys,
-//! the file server with its bounds, the media store, the static roots.
+//! The application state shared by every handler, and the one place the node is
+//! assembled: configuration, the auth keys, the file server with its bounds, the
+//! media store, the record store and service, the outbound client, the background
+//! tasks (started here under the supervisor), and the registry of every bound.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
 use crate::auth::Auth;
+use crate::clients::OutboundClient;
+use crate::memory::watch::MemoryWatch;
+use crate::tasks::{RestartPolicy, Supervisor};
 use crate::config::ServeConfig;
 use crate::http::etag::ContentHashCache;
 use crate::http::file::FileServer;
@@ -45,8 +50,11 @@ pub struct AppState {
     pub sampler: Arc<crate::memory::sampler::Sampler>,
     /// The diagnostics log's sender, when `MEMORY_DIAGNOSTICS_ENABLED=true`.
     pub diagnostics: Option<Arc<crate::memory::diag::Diagnostics>>,
-    /// Heap-profile thresholds (MB) not crossed yet.
-    pub thresholds: std::sync::Mutex<Vec<u64>>,
+    /// Every background task (memory sampler, diagnostics log, and what the
+    /// indexer, GUN sync and voice add), started here and stopped on shutdown.
+    pub tasks: Arc<Supervisor>,
+    /// The one outbound HTTP client, for every service the node calls.
+    pub client: OutboundClient,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -77,51 +85,51 @@ impl AppState {
         let web_root = std::fs::canonicalize(&web).map_err(io("resolving", &web))?;
         let generate_root = std::fs::canonicalize(&gen).map_err(io("resolving", &gen))?;
 
-        let default_access = AccessLevel::parse(&config.default_media_access)
-            .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.default_media_access)))?;
+        let default_access = AccessLevel::parse(&config.media.default_media_access)
+            .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.media.default_media_access)))?;
         let media_dir = config.media_dir();
         let local = crate::media::fs::LocalMedia::open(media_dir.clone()).map_err(io("opening media store", &media_dir))?;
-        let media = MediaStore::new(Arc::new(local), config.upload_max_bytes, default_access);
+        let media = MediaStore::new(Arc::new(local), config.media.upload_max_bytes, default_access);
 
         let hv = |name: &str, v: &str| {
             HeaderValue::from_str(v).map_err(|_| StartError::Config(format!("{name} {v:?} is not a header value")))
         };
-        let immutable_cc = hv("--immutable-cache-control", &config.immutable_cache_control)?;
-        let other_cc = hv("--other-cache-control", &config.other_cache_control)?;
+        let immutable_cc = hv("--immutable-cache-control", &config.http.immutable_cache_control)?;
+        let other_cc = hv("--other-cache-control", &config.http.other_cache_control)?;
 
         let streams = StreamLimiter::new(
             FILE_STREAMS,
-            config.max_streams,
-            config.stream_queue,
+            config.http.max_streams,
+            config.http.stream_queue,
             config.stream_wait(),
-            config.retry_after_secs,
+            config.http.retry_after_secs,
         );
         let files = Arc::new(FileServer::new(
-            ContentHashCache::new(config.etag_cache_entries),
+            ContentHashCache::new(config.http.etag_cache_entries),
             streams,
-            config.max_ranges,
+            config.http.max_ranges,
         ));
         let store_url = config.store_url().map_err(|e| StartError::Config(e.to_string()))?;
-        let store = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.query_timeout_ms.max(1))).map_err(|e| {
+        let store = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.store.query_timeout_ms.max(1))).map_err(|e| {
             StartError::Io(format!("opening the record store {}", store_url.describe()), std::io::Error::other(e.to_string()))
         })?;
         let records = Arc::new(RecordsService::new(
             store,
             StreamLimiter::new(
                 RECORD_STREAMS,
-                config.max_record_streams,
-                config.stream_queue,
+                config.records.max_record_streams,
+                config.http.stream_queue,
                 config.stream_wait(),
-                config.retry_after_secs,
+                config.http.retry_after_secs,
             ),
             ResolveLimits {
-                max_docs: config.resolve_max_docs,
-                max_bytes: config.resolve_max_bytes,
-                max_nodes: config.resolve_max_nodes,
+                max_docs: config.records.resolve_max_docs,
+                max_bytes: config.records.resolve_max_bytes,
+                max_nodes: config.records.resolve_max_nodes,
             },
-            config.max_resolve_depth,
+            config.records.max_resolve_depth,
         ));
-        let connections = Arc::new(ConnectionLimit::new(config.max_connections));
+        let connections = Arc::new(ConnectionLimit::new(config.http.max_connections));
         let sampler = Arc::new(crate::memory::sampler::Sampler::new(config.memory_interval()));
         let mut bounds = Bounds::default();
         bounds.register(sampler.clone());
@@ -130,21 +138,54 @@ impl AppState {
         bounds.register(records.clone());
         bounds.register(connections.clone());
 
-        if config.jwt_secret.as_deref().is_none_or(str::is_empty) {
+        if config.auth.jwt_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("JWT_SECRET is not set: no token will validate, uploads are disabled");
         }
-        let diagnostics = config.diagnostics_enabled().then(|| {
-            crate::memory::diag::start(
-                crate::memory::diag::log_path(&config.data_dir),
-                std::time::Duration::from_secs(config.diagnostics_period_secs.max(1)),
-            )
-        });
-        if let Some(d) = &diagnostics {
-            bounds.register(d.clone());
-        }
-        let thresholds = if config.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
+        let client = OutboundClient::new(config.clients.limits()).map_err(|e| StartError::Config(e.to_string()))?;
+        bounds.register(Arc::new(client.clone()));
+        let tasks = Arc::new(Supervisor::new());
+        bounds.register(tasks.clone());
+        let spawn_error = |e: crate::tasks::SpawnError| StartError::Config(format!("starting a background task: {e}"));
+
+        let diagnostics = match config.diagnostics_enabled() {
+            false => None,
+            true => {
+                let (d, writer) = crate::memory::diag::channel(
+                    crate::memory::diag::log_path(&config.data_dir),
+                    std::time::Duration::from_secs(config.memory.diagnostics_period_secs.max(1)),
+                );
+                bounds.register(d.clone());
+                // One writer owns the log's receiver: it runs once, and its end is final.
+                let writer = std::sync::Mutex::new(Some(writer));
+                tasks
+                    .spawn("diagnostics_log", RestartPolicy::Never, move |ctx| {
+                        let w = writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        async move {
+                            match w {
+                                Some(w) => w.run(ctx.token().clone()).await,
+                                None => Err("the diagnostics writer already ran".to_owned()),
+                            }
+                        }
+                    })
+                    .map_err(spawn_error)?;
+                Some(d)
+            }
+        };
+        let thresholds = if config.memory.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
+        let watch = Arc::new(MemoryWatch::new(
+            sampler.clone(),
+            thresholds,
+            config.data_dir.join("logs").join("heap-profiles"),
+            diagnostics.clone(),
+        ));
+        tasks
+            .spawn("memory_sampler", RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(60) }, move |ctx| {
+                let watch = watch.clone();
+                async move { watch.run(ctx.token().clone(), || ctx.succeeded()).await }
+            })
+            .map_err(spawn_error)?;
         Ok(Arc::new(AppState {
-            auth: Arc::new(Auth::new(config.jwt_secret.as_deref())),
+            auth: Arc::new(Auth::new(config.auth.jwt_secret.as_deref())),
             immutable_exts: config.immutable_extension_list(),
             config,
             cors_rules,
@@ -156,7 +197,8 @@ impl AppState {
             connections,
             sampler,
             diagnostics,
-            thresholds: std::sync::Mutex::new(thresholds),
+            tasks,
+            client,
             bounds,
             started: Instant::now(),
             immutable_cc,

@@ -31,7 +31,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bounds::{BoundReport, BoundSource};
+use crate::limits::{BoundReport, BoundSource};
 
 /// Bound: tasks registered with one supervisor (finished ones keep their slot, so
 /// their last state stays visible). Background work is registered at startup, a
@@ -546,12 +546,9 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of Unix milliseconds.
+/// ISO 8601 of Unix milliseconds (the one date code is `civil`).
 fn iso(ms: i64) -> String {
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = crate::civil::from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, (sod % 3600) / 60, sod % 60)
+    crate::civil::iso_from_unix_millis(ms)
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ fn check_part(content_range: &str, part: &[u8], data: &[u8], path: &str, extra: 
 /// are answered promptly.
 #[tokio::test]
 async fn slowloris_is_cut_off_and_does_not_hold_service() {
-    let t = TestServer::start_with(|c| c.header_timeout_secs = 2).await;
+    let t = TestServer::start_with(|c| c.http.header_timeout_secs = 2).await;
     t.put_web("a.gif", b"GIF89a-fine");
     let addr = t.server.addr;
     const SLOW: usize = 400;
@@ -209,7 +209,7 @@ async fn slowloris_is_cut_off_and_does_not_hold_service() {
 /// same timeout: idle connections cannot pile up.
 #[tokio::test]
 async fn idle_keep_alive_connections_are_reaped() {
-    let t = TestServer::start_with(|c| c.header_timeout_secs = 2).await;
+    let t = TestServer::start_with(|c| c.http.header_timeout_secs = 2).await;
     t.put_web("a.gif", b"GIF89a");
     let mut conns = Vec::new();
     for _ in 0..50 {
@@ -235,8 +235,8 @@ async fn idle_keep_alive_connections_are_reaped() {
 async fn connection_bound_holds_and_recovers() {
     const MAX: usize = 40;
     let t = TestServer::start_with(|c| {
-        c.max_connections = MAX;
-        c.header_timeout_secs = 30;
+        c.http.max_connections = MAX;
+        c.http.header_timeout_secs = 30;
     })
     .await;
     t.put_web("a.gif", b"GIF89a-fine");
@@ -283,9 +283,9 @@ async fn connection_bound_holds_and_recovers() {
 #[tokio::test]
 async fn stalled_clients_are_cut_off_and_release_what_they_held() {
     let t = TestServer::start_with(|c| {
-        c.idle_timeout_secs = 2;
-        c.max_streams = 4;
-        c.stream_wait_ms = 10_000;
+        c.http.idle_timeout_secs = 2;
+        c.http.max_streams = 4;
+        c.http.stream_wait_ms = 10_000;
     })
     .await;
     t.seed_demo(13).await;
@@ -357,7 +357,7 @@ async fn stalled_clients_are_cut_off_and_release_what_they_held() {
 /// once, so it cannot be used to hold connection slots.
 #[tokio::test]
 async fn http2_prior_knowledge_is_refused() {
-    let t = TestServer::start_with(|c| c.header_timeout_secs = 30).await;
+    let t = TestServer::start_with(|c| c.http.header_timeout_secs = 30).await;
     let mut s = TcpStream::connect(t.server.addr).await.unwrap();
     s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
     assert!(closed_by_server(&mut s, Duration::from_secs(2)).await, "h2c preface refused and closed");

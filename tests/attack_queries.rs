@@ -127,7 +127,7 @@ async fn abusive_record_bodies() {
 /// with Retry-After; its reader connection is returned and service goes on.
 #[tokio::test]
 async fn queries_over_the_time_budget_are_interrupted() {
-    let t = TestServer::start_with(|c| c.query_timeout_ms = 1).await;
+    let t = TestServer::start_with(|c| c.store.query_timeout_ms = 1).await;
     t.seed_demo(4).await;
     let mut interrupted = 0;
     for q in ["search=workout%20strength&limit=1000", "ingredientNames=beef,tomato,lime", "sortBy=date:desc&limit=1000&page=3", "didTxRef=x"] {

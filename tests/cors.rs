@@ -17,7 +17,7 @@ async fn off_by_default() {
 
 #[tokio::test]
 async fn allow_list_and_exposed_headers() {
-    let t = TestServer::start_with(|c| c.cors_origins = "https://app.example, chrome-extension://*".into()).await;
+    let t = TestServer::start_with(|c| c.http.cors_origins = "https://app.example, chrome-extension://*".into()).await;
     let p = t.put_web("a.gif", &bytes(1000, 1));
     for origin in ["https://app.example", "chrome-extension://abcdef"] {
         let r = t.get_raw_path(&p, &format!("Origin: {origin}\r\nRange: bytes=0-9\r\n")).await;
@@ -38,7 +38,7 @@ async fn allow_list_and_exposed_headers() {
 
 #[tokio::test]
 async fn preflight() {
-    let t = TestServer::start_with(|c| c.cors_origins = "https://app.example".into()).await;
+    let t = TestServer::start_with(|c| c.http.cors_origins = "https://app.example".into()).await;
     let r = t
         .raw("OPTIONS /api/media/upload HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, range\r\nConnection: close\r\n\r\n")
         .await;
@@ -52,7 +52,7 @@ async fn preflight() {
 
 #[tokio::test]
 async fn preflights_carry_security_headers_and_bad_patterns_refuse_to_start() {
-    let t = TestServer::start_with(|c| c.cors_origins = "https://*.example.com".into()).await;
+    let t = TestServer::start_with(|c| c.http.cors_origins = "https://*.example.com".into()).await;
     let r = t
         .raw("OPTIONS /media/a.gif HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n")
         .await;
@@ -66,8 +66,8 @@ async fn preflights_carry_security_headers_and_bad_patterns_refuse_to_start() {
     assert_eq!(r.header("access-control-allow-origin"), None);
     // a pattern that would have been a loose prefix match is a startup error
     let mut cfg = oipd::config::ServeConfig::with_data_dir(t.dir.path().join("other"));
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.cors_origins = "https://app.example.com*".into();
+    cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.http.cors_origins = "https://app.example.com*".into();
     let err = oipd::RunningServer::start(cfg).await.err().expect("refused");
     assert!(err.to_string().contains("--cors-origins"), "{err}");
 }

@@ -32,10 +32,10 @@ fn lines_of(path: &std::path::Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_parse_with_the_original_formats() {
     let t = TestServer::start_with(|c| {
-        c.test_routes = true;
-        c.memory_diagnostics = "true".into();
-        c.diagnostics_period_secs = 1;
-        c.disable_heap_dumps = true;
+        c.demo.test_routes = true;
+        c.memory.memory_diagnostics = "true".into();
+        c.memory.diagnostics_period_secs = 1;
+        c.memory.disable_heap_dumps = true;
     })
     .await;
     let (_, m) = t.get_json("/api/health/memory", None).await;

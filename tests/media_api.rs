@@ -105,7 +105,7 @@ async fn reupload_never_changes_owner_or_access() {
 
 #[tokio::test]
 async fn upload_errors_are_clear_json_and_leave_nothing() {
-    let t = TestServer::start_with(|c| c.upload_max_bytes = 100_000).await;
+    let t = TestServer::start_with(|c| c.media.upload_max_bytes = 100_000).await;
     let tok = token("alice");
     let client = reqwest::Client::new();
     let post = |form: Form| client.post(t.url("/api/media/upload")).bearer_auth(&tok).multipart(form).send();
@@ -361,7 +361,7 @@ async fn manifestless_media_defaults_to_private() {
     let r = get(&t, &format!("/api/media/{id}"), Some(&token("anyone")), &[]).await;
     assert_eq!(r.status(), 404, "no owner: visible to nobody");
 
-    let t2 = TestServer::start_with(|c| c.default_media_access = "public".into()).await;
+    let t2 = TestServer::start_with(|c| c.media.default_media_access = "public".into()).await;
     write_file(&t2.media_root().join(&id).join("original"), &data);
     let r = t2.get_raw_path(&format!("/api/media/{id}"), "").await;
     assert_eq!(r.status, 200, "operator opted in to public legacy media");
@@ -386,7 +386,7 @@ async fn uploads_cannot_script_this_origin() {
 
 #[tokio::test]
 async fn an_unreadable_manifest_fails_closed() {
-    let t = TestServer::start_with(|c| c.default_media_access = "public".into()).await;
+    let t = TestServer::start_with(|c| c.media.default_media_access = "public".into()).await;
     let data = b"bytes with a corrupt manifest".to_vec();
     let id = sha256_hex(&data);
     write_file(&t.media_root().join(&id).join("original"), &data);

@@ -39,7 +39,7 @@ const LEAK_ROUTE: &str = "GET /__test/leak";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_allocation_is_attributed_within_5_percent() {
     let _turn = SERIAL.lock().await;
-    let t = TestServer::start_with(|c| c.test_routes = true).await;
+    let t = TestServer::start_with(|c| c.demo.test_routes = true).await;
     let before = requests(&t, ALLOC_ROUTE).await;
     let bytes_before = routes(&t).await.get(ALLOC_ROUTE).map_or(0, |r| u(r, "requestBytes"));
     let n: u64 = 8 * 1024 * 1024;
@@ -60,7 +60,7 @@ async fn known_allocation_is_attributed_within_5_percent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leak_shows_as_rising_live_bytes() {
     let _turn = SERIAL.lock().await;
-    let t = TestServer::start_with(|c| c.test_routes = true).await;
+    let t = TestServer::start_with(|c| c.demo.test_routes = true).await;
     let mut leak_live = Vec::new();
     let mut alloc_live = Vec::new();
     for _ in 0..4 {
@@ -80,7 +80,7 @@ async fn a_leak_shows_as_rising_live_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_routes_do_not_blur() {
     let _turn = SERIAL.lock().await;
-    let t = TestServer::start_with(|c| c.test_routes = true).await;
+    let t = TestServer::start_with(|c| c.demo.test_routes = true).await;
     let before = requests(&t, ALLOC_ROUTE).await;
     let bytes_before = routes(&t).await.get(ALLOC_ROUTE).map_or(0, |r| u(r, "requestBytes"));
     let media_before = routes(&t).await.get("GET /media/{*path}").map_or((0, 0), |r| (u(r, "requests"), u(r, "requestBytes")));
@@ -118,7 +118,7 @@ async fn concurrent_routes_do_not_blur() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_valid_prometheus_exposition() {
     let _turn = SERIAL.lock().await;
-    let t = TestServer::start_with(|c| c.test_routes = true).await;
+    let t = TestServer::start_with(|c| c.demo.test_routes = true).await;
     t.get_json("/__test/alloc?bytes=1000", None).await;
     t.get_json("/api/records?limit=1", None).await;
     let text = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
@@ -173,8 +173,8 @@ async fn metrics_are_valid_prometheus_exposition() {
 #[tokio::test]
 async fn metrics_can_require_the_admin_token() {
     let t = TestServer::start_with(|c| {
-        c.metrics_require_admin = true;
-        c.admin_token = Some("s3cret-admin".into());
+        c.auth.metrics_require_admin = true;
+        c.auth.admin_token = Some("s3cret-admin".into());
     })
     .await;
     assert_eq!(reqwest::get(t.url("/metrics")).await.unwrap().status(), 401);
@@ -202,7 +202,7 @@ async fn memory_report_shape() {
         assert!(a[k].is_object(), "{k}");
     }
     // a tiny budget turns the status critical, with a warning
-    let t = TestServer::start_with(|c| c.memory_budget_mb = 1).await;
+    let t = TestServer::start_with(|c| c.memory.memory_budget_mb = 1).await;
     let (_, v) = t.get_json("/api/health/memory", None).await;
     assert_eq!(v["status"], "critical");
     assert!(v["warnings"][0].as_str().unwrap().contains("budget"));

@@ -304,7 +304,7 @@ async fn deep_resolution() {
 
 #[tokio::test]
 async fn resolution_bounds_refuse_before_any_body() {
-    let t = TestServer::start_with(|c| c.resolve_max_nodes = 3).await;
+    let t = TestServer::start_with(|c| c.records.resolve_max_nodes = 3).await;
     t.seed(&fixture());
     // s1 → w1 → ex1, ex2: four records
     let (s, v) = t.get_json("/api/records?did=did:arweave:s1&resolveDepth=2", None).await;
@@ -497,8 +497,8 @@ async fn resolution_over_its_byte_or_doc_bound_answers_413_promptly() {
     // byte bound was passed, and the request hung holding a reader.
     for (bytes, docs) in [(300usize, 50_000usize), (32 << 20, 1)] {
         let t = TestServer::start_with(|c| {
-            c.resolve_max_bytes = bytes;
-            c.resolve_max_docs = docs;
+            c.records.resolve_max_bytes = bytes;
+            c.records.resolve_max_docs = docs;
         })
         .await;
         let mut many = fixture();

@@ -100,7 +100,7 @@ proptest! {
         let out: Value = rt.block_on(async {
             let body = tokio::time::timeout(
                 Duration::from_secs(20),
-                svc.list(&format!("limit=100&resolveDepth={depth}"), Caller { viewer: viewer.clone(), auth: Value::Null }),
+                svc.list(svc.parse_list(&format!("limit=100&resolveDepth={depth}")).unwrap(), Caller { viewer: viewer.clone(), auth: Value::Null }),
             ).await.expect("terminates").unwrap();
             let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
             serde_json::from_slice(&bytes).unwrap()

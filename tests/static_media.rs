@@ -101,8 +101,8 @@ async fn cache_control_and_content_type_by_extension() {
 #[tokio::test]
 async fn cache_rules_are_configurable() {
     let t = TestServer::start_with(|c| {
-        c.immutable_extensions = "gif".into();
-        c.other_cache_control = "no-cache".into();
+        c.http.immutable_extensions = "gif".into();
+        c.http.other_cache_control = "no-cache".into();
     })
     .await;
     let g = t.put_web("a.gif", b"x");

@@ -10,10 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn stream_limit_is_real_and_answers_503_with_retry_after() {
     let t = TestServer::start_with(|c| {
-        c.max_streams = 1;
-        c.stream_queue = 1;
-        c.stream_wait_ms = 400;
-        c.retry_after_secs = 7;
+        c.http.max_streams = 1;
+        c.http.stream_queue = 1;
+        c.http.stream_wait_ms = 400;
+        c.http.retry_after_secs = 7;
     })
     .await;
     let big = t.sparse("big.gif", 64 << 20);
@@ -126,7 +126,7 @@ async fn graceful_shutdown_finishes_in_flight_responses() {
 
 #[tokio::test]
 async fn shutdown_grace_is_bounded() {
-    let t = TestServer::start_with(|c| c.shutdown_grace_secs = 1).await;
+    let t = TestServer::start_with(|c| c.http.shutdown_grace_secs = 1).await;
     let big = t.sparse("big.gif", 64 << 20);
     let _stalled = t.open_stalled(&big).await; // never reads
     let TestServer { server, dir: _dir } = t;

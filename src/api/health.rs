@@ -1,4 +1,5 @@
-//! Health and memory endpoints: `/api/health` (liveness, the original's answer),
+//! Health and memory endpoints: `/api/health` (liveness, the original's answer,
+//! with a `tasks` section for the background tasks),
 //! `/api/health/memory` (the original's shape with exact figures, plus every bound,
 //! the per-route table and growth rates), `/api/health/memory/analyze`, and
 //! `/metrics` (Prometheus text).
@@ -28,8 +29,10 @@ fn figure(b: u64) -> Value {
     json!({"bytes": b, "mb": mb(b)})
 }
 
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "OK" }))
+/// `GET /api/health`: the original's `{"status":"OK"}`, plus the background
+/// tasks and their state (running / backing off / failed, last error, last success).
+pub async fn health(State(st): State<SharedState>) -> Json<Value> {
+    Json(json!({ "status": "OK", "tasks": st.tasks.report() }))
 }
 
 /// The figures both memory endpoints use.
@@ -53,15 +56,15 @@ fn figures() -> Figures {
 
 pub async fn memory(State(st): State<SharedState>) -> Json<Value> {
     let f = figures();
-    let budget = st.config.memory_budget_mb * 1024 * 1024;
+    let budget = st.config.memory.memory_budget_mb * 1024 * 1024;
     let used = if budget > 0 { f.rss as f64 / budget as f64 * 100.0 } else { 0.0 };
-    let warn_at = st.config.memory_warning_threshold as f64;
+    let warn_at = st.config.memory.memory_warning_threshold as f64;
     let mut warnings = Vec::new();
     let status = if used > 90.0 {
-        warnings.push(format!("Resident memory at {used:.1}% of the {} MB budget", st.config.memory_budget_mb));
+        warnings.push(format!("Resident memory at {used:.1}% of the {} MB budget", st.config.memory.memory_budget_mb));
         "critical"
     } else if used > warn_at {
-        warnings.push(format!("Resident memory at {used:.1}% of the {} MB budget", st.config.memory_budget_mb));
+        warnings.push(format!("Resident memory at {used:.1}% of the {} MB budget", st.config.memory.memory_budget_mb));
         "warning"
     } else {
         "healthy"
@@ -140,8 +143,8 @@ pub async fn analyze(State(st): State<SharedState>) -> Json<Value> {
             "requestTypes": {"fileStreams": fill("file_streams"), "recordStreams": fill("record_streams"), "waiting": fill("file_stream_queue") + fill("record_stream_queue")},
         },
         "heap": {
-            "heapSizeLimitMB": st.config.memory_budget_mb,
-            "totalAvailableMB": mb((st.config.memory_budget_mb * 1024 * 1024).saturating_sub(f.rss)),
+            "heapSizeLimitMB": st.config.memory.memory_budget_mb,
+            "totalAvailableMB": mb((st.config.memory.memory_budget_mb * 1024 * 1024).saturating_sub(f.rss)),
             "mallocedMB": mb(f.alloc.allocated),
         },
         "hints": {
@@ -153,7 +156,7 @@ pub async fn analyze(State(st): State<SharedState>) -> Json<Value> {
 
 /// Whether `headers` carry the configured admin token.
 pub fn is_admin(st: &SharedState, headers: &HeaderMap) -> bool {
-    let Some(want) = st.config.admin_token.as_deref().filter(|t| !t.is_empty()) else { return false };
+    let Some(want) = st.config.auth.admin_token.as_deref().filter(|t| !t.is_empty()) else { return false };
     let got = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -164,7 +167,7 @@ pub fn is_admin(st: &SharedState, headers: &HeaderMap) -> bool {
 }
 
 pub async fn metrics(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if st.config.metrics_require_admin && !is_admin(&st, &headers) {
+    if st.config.auth.metrics_require_admin && !is_admin(&st, &headers) {
         return Err(ApiError::Unauthorized("Admin token required"));
     }
     let mut out = String::with_capacity(16 * 1024);

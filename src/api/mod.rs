@@ -23,8 +23,8 @@ use crate::state::SharedState;
 use error::ApiError;
 
 pub fn router(state: SharedState) -> Router {
-    let upload_limit = (state.config.upload_max_bytes + media::MULTIPART_OVERHEAD) as usize;
-    let test_routes = if state.config.test_routes {
+    let upload_limit = (state.config.media.upload_max_bytes + media::MULTIPART_OVERHEAD) as usize;
+    let test_routes = if state.config.demo.test_routes {
         Router::new()
             .route("/__test/alloc", get(test_routes::alloc))
             .route("/__test/leak", get(test_routes::leak))

@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::limiter::Limiter;
 use super::response::Response;
-use super::{describe, ClientError, ClientLimits, USER_AGENT};
-use crate::bounds::{BoundReport, BoundSource};
+use super::error::{describe, ClientError};
+use super::limits::{ClientLimits, USER_AGENT};
+use crate::limits::{BoundReport, BoundSource};
 
 /// The process's one outbound HTTP client.
 #[derive(Clone)]

@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::{ClientError, ClientLimits};
+use super::error::ClientError;
+use super::limits::ClientLimits;
 
 /// The `host` of a [`ClientError::Busy`] caused by the global cap or the queue.
 pub const ANY_HOST: &str = "*";

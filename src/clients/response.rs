@@ -18,7 +18,8 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::limiter::Permits;
-use super::{truncate, ClientError, MAX_ERROR_TEXT};
+use super::error::{truncate, ClientError};
+use super::limits::MAX_ERROR_TEXT;
 
 /// A response to an outbound request; holds the request's slots until dropped.
 pub struct Response {

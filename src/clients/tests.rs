@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 
 use super::response::{collect, Capped};
 use super::*;
-use crate::bounds::BoundSource;
+use super::limits::*;
+use super::error::*;
+use crate::limits::BoundSource;
 
 /// Chunks the `/chunked` body is made of, and how many there are (lazily made:
 /// 1.6 GB in all, far more than any test reads).

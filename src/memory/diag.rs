@@ -158,12 +158,29 @@ impl crate::limits::BoundSource for Diagnostics {
     }
 }
 
-/// Start the writer. Returns the sender for the middleware.
-pub fn start(log_path: PathBuf, periodic: Duration) -> std::sync::Arc<Diagnostics> {
+/// The writer's half: run it as a background task ([`Writer::run`]).
+pub struct Writer {
+    path: PathBuf,
+    periodic: Duration,
+    rx: mpsc::Receiver<Event>,
+}
+
+/// The diagnostics log: the sender (for the middleware and the memory watch)
+/// and the writer to run.
+pub fn channel(log_path: PathBuf, periodic: Duration) -> (std::sync::Arc<Diagnostics>, Writer) {
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let d = std::sync::Arc::new(Diagnostics { tx, dropped: AtomicU64::new(0) });
-    tokio::spawn(run(log_path, periodic, rx));
-    d
+    (d, Writer { path: log_path, periodic, rx })
+}
+
+impl Writer {
+    /// Write the log until `cancel` (or every sender is gone).
+    pub async fn run(self, cancel: tokio_util::sync::CancellationToken) -> Result<(), String> {
+        tokio::select! {
+            _ = cancel.cancelled() => Ok(()),
+            _ = run(self.path, self.periodic, self.rx) => Ok(()),
+        }
+    }
 }
 
 async fn run(path: PathBuf, periodic: Duration, mut rx: mpsc::Receiver<Event>) {

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod profile;
 pub mod sampler;
 pub mod track;
+pub mod watch;
 
 use serde::Serialize;
 

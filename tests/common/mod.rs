@@ -27,10 +27,10 @@ impl TestServer {
     pub async fn start_with(f: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = ServeConfig::with_data_dir(dir.path().join("data"));
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.jwt_secret = Some(SECRET.into());
-        cfg.generate_media_dir = Some(dir.path().join("generated"));
-        cfg.shutdown_grace_secs = 2;
+        cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.auth.jwt_secret = Some(SECRET.into());
+        cfg.media.generate_media_dir = Some(dir.path().join("generated"));
+        cfg.http.shutdown_grace_secs = 2;
         f(&mut cfg);
         let server = RunningServer::start(cfg).await.unwrap();
         TestServer { server, dir }

@@ -1,9 +1,10 @@
-//! Every knob and every bound of `oipd serve`, declared once.
+//! Every knob and every bound of `oipd serve`, declared once, grouped by concern
+//! (one struct per group, flattened into the command line).
 //!
 //! Each field is a command-line flag and an environment variable with a default; the
-//! README's configuration table is this file rendered for humans. Bounds that are
-//! not worth a knob are named constants next to the code they bound, and listed in
-//! the README too.
+//! README's configuration table is this file rendered for humans, and a test
+//! (`readme_table_matches`) fails when the two disagree. Bounds that are not worth a
+//! knob are named constants next to the code they bound, and listed in the README too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,33 +20,64 @@ pub const DEFAULT_IMMUTABLE_EXTENSIONS: &str =
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// Address to listen on (the original node's port).
-    #[arg(long, env = "OIPD_LISTEN", default_value = "127.0.0.1:3005")]
-    pub listen: SocketAddr,
-
     /// Data directory, laid out like the original's `data/` (created if missing):
     /// `media/web/...` is served under `/media`, `media/<sha256>/` is the
     /// content-addressed store.
     #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Directory served under `/api/generate/media/` (the original's `<app>/media/`,
-    /// TTS and podcast audio). Default: `<data-dir>/generated`.
-    #[arg(long, env = "OIPD_GENERATE_MEDIA_DIR")]
-    pub generate_media_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub http: HttpConfig,
 
-    /// HS256 secret for JWTs, shared with the original node. Unset: a random
-    /// per-process secret, so no token validates (uploads are impossible).
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[command(flatten)]
+    pub store: StoreConfig,
 
-    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`).
-    #[arg(long, env = "OIPD_STORE")]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub media: MediaConfig,
 
-    /// Fill an empty data dir with demo GIFs and print URLs to try.
-    #[arg(long, env = "OIPD_DEMO")]
-    pub demo: bool,
+    #[command(flatten)]
+    pub records: RecordsConfig,
+
+    #[command(flatten)]
+    pub memory: MemoryConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub demo: DemoConfig,
+
+    /// Outbound HTTP (one client for every service oipd calls).
+    #[command(flatten)]
+    pub clients: ClientConfig,
+}
+
+/// The HTTP server and file serving: listening, connections, timeouts, streams, caching headers, CORS.
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    /// Address to listen on (the original node's port).
+    #[arg(long, env = "OIPD_LISTEN", default_value = "127.0.0.1:3005")]
+    pub listen: SocketAddr,
+
+    /// Bound: open client connections. Past it, new connections wait in the
+    /// kernel's accept backlog until one closes.
+    #[arg(long, env = "OIPD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers (slowloris guard).
+    #[arg(long, env = "OIPD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a connection may move no byte in either direction (a client that
+    /// stopped reading a response or sending a body); then it is closed and
+    /// whatever it held is released. Also bounds a request that computes this
+    /// long before its first byte.
+    #[arg(long, env = "OIPD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds in-flight responses get to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "OIPD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
 
     /// Bound: file bodies streaming at once (each holds one fd and at most one
     /// 64 KiB chunk in flight). Past it, requests wait in the stream queue.
@@ -73,14 +105,6 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_MAX_RANGES", default_value_t = 32)]
     pub max_ranges: usize,
 
-    /// Bound: largest upload accepted by `POST /api/media/upload`, in bytes.
-    #[arg(long, env = "OIPD_UPLOAD_MAX_BYTES", default_value_t = 500 * 1024 * 1024)]
-    pub upload_max_bytes: u64,
-
-    /// Access level for content-addressed media that has no manifest (old data dirs).
-    #[arg(long, env = "OIPD_DEFAULT_MEDIA_ACCESS", default_value = "private")]
-    pub default_media_access: String,
-
     /// Comma-separated extensions served with `--immutable-cache-control`.
     #[arg(long, env = "OIPD_IMMUTABLE_EXTENSIONS", default_value = DEFAULT_IMMUTABLE_EXTENSIONS)]
     pub immutable_extensions: String,
@@ -93,10 +117,47 @@ pub struct ServeConfig {
     #[arg(long, env = "OIPD_OTHER_CACHE_CONTROL", default_value = "public, max-age=0")]
     pub other_cache_control: String,
 
-    /// Seed the demo store at this scale (1 ≈ 625 records, 160 ≈ 100k) with `--demo`.
-    #[arg(long, env = "OIPD_DEMO_SCALE", default_value_t = 1)]
-    pub demo_scale: u32,
+    /// Origins allowed to call the API from browsers (comma-separated, e.g.
+    /// `https://app.example,chrome-extension://*`; a trailing `*` matches a prefix).
+    /// Empty: no CORS headers (same-origin only). Requests without `Origin` are
+    /// always served, as by the original.
+    #[arg(long, env = "OIPD_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+}
 
+/// Where records live, and how long one query may run.
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`).
+    #[arg(long, env = "OIPD_STORE")]
+    pub store: Option<String>,
+
+    /// Bound: milliseconds one records query may run in SQLite before it is
+    /// interrupted (→ 503); a query whose client disconnected stops at once.
+    #[arg(long, env = "OIPD_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub query_timeout_ms: u64,
+}
+
+/// Media: the generate-media mount, uploads, the default access level.
+#[derive(Debug, Clone, Args)]
+pub struct MediaConfig {
+    /// Directory served under `/api/generate/media/` (the original's `<app>/media/`,
+    /// TTS and podcast audio). Default: `<data-dir>/generated`.
+    #[arg(long, env = "OIPD_GENERATE_MEDIA_DIR")]
+    pub generate_media_dir: Option<PathBuf>,
+
+    /// Bound: largest upload accepted by `POST /api/media/upload`, in bytes.
+    #[arg(long, env = "OIPD_UPLOAD_MAX_BYTES", default_value_t = 500 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// Access level for content-addressed media that has no manifest (old data dirs).
+    #[arg(long, env = "OIPD_DEFAULT_MEDIA_ACCESS", default_value = "private")]
+    pub default_media_access: String,
+}
+
+/// Records answers: resolution depth and its bounds, renders at once.
+#[derive(Debug, Clone, Args)]
+pub struct RecordsConfig {
     /// Bound: deepest `resolveDepth` accepted; deeper → 400.
     #[arg(long, env = "OIPD_MAX_RESOLVE_DEPTH", default_value_t = 5)]
     pub max_resolve_depth: u32,
@@ -117,7 +178,11 @@ pub struct ServeConfig {
     /// records and ≤ 4 × 64 KiB of output). Past it: the stream queue, then 503.
     #[arg(long, env = "OIPD_MAX_RECORD_STREAMS", default_value_t = 16)]
     pub max_record_streams: usize,
+}
 
+/// Memory observability: the sampler, the budget, the diagnostics log, heap profiles.
+#[derive(Debug, Clone, Args)]
+pub struct MemoryConfig {
     /// Memory sampler interval, milliseconds (the original's variable; ≥ 1000).
     #[arg(long, env = "MEMORY_MONITOR_INTERVAL", default_value_t = 60_000)]
     pub memory_monitor_interval: u64,
@@ -130,15 +195,6 @@ pub struct ServeConfig {
     /// Percent of the memory budget at which status becomes `warning` (the original's variable).
     #[arg(long, env = "MEMORY_WARNING_THRESHOLD", default_value_t = 80)]
     pub memory_warning_threshold: u64,
-
-    /// Admin token (`Authorization: Bearer <token>`) for `/debug/pprof/heap`, and
-    /// for `/metrics` when `--metrics-require-admin`. Unset: those stay closed.
-    #[arg(long, env = "OIPD_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-
-    /// Require the admin token on `/metrics` (default: open, like most exporters).
-    #[arg(long, env = "OIPD_METRICS_REQUIRE_ADMIN")]
-    pub metrics_require_admin: bool,
 
     /// Write `<data-dir>/logs/memory-diagnostics.log` (the original's variable; only `true` enables).
     #[arg(long, env = "MEMORY_DIAGNOSTICS_ENABLED", default_value = "false")]
@@ -156,42 +212,40 @@ pub struct ServeConfig {
     /// Never write heap profiles at thresholds (the original's variable).
     #[arg(long, env = "DISABLE_HEAP_DUMPS")]
     pub disable_heap_dumps: bool,
+}
 
-    /// Origins allowed to call the API from browsers (comma-separated, e.g.
-    /// `https://app.example,chrome-extension://*`; a trailing `*` matches a prefix).
-    /// Empty: no CORS headers (same-origin only). Requests without `Origin` are
-    /// always served, as by the original.
-    #[arg(long, env = "OIPD_CORS_ORIGINS", default_value = "")]
-    pub cors_origins: String,
+/// Who may do what: the JWT secret and the admin token.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// HS256 secret for JWTs, shared with the original node. Unset: a random
+    /// per-process secret, so no token validates (uploads are impossible).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Admin token (`Authorization: Bearer <token>`) for `/debug/pprof/heap`, and
+    /// for `/metrics` when `--metrics-require-admin`. Unset: those stay closed.
+    #[arg(long, env = "OIPD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Require the admin token on `/metrics` (default: open, like most exporters).
+    #[arg(long, env = "OIPD_METRICS_REQUIRE_ADMIN")]
+    pub metrics_require_admin: bool,
+}
+
+/// Demo data and test-only routes.
+#[derive(Debug, Clone, Args)]
+pub struct DemoConfig {
+    /// Fill an empty data dir with demo GIFs and print URLs to try.
+    #[arg(long, env = "OIPD_DEMO")]
+    pub demo: bool,
+
+    /// Seed the demo store at this scale (1 ≈ 625 records, 160 ≈ 100k) with `--demo`.
+    #[arg(long, env = "OIPD_DEMO_SCALE", default_value_t = 1)]
+    pub demo_scale: u32,
 
     /// Mount `/__test/*` routes that allocate on purpose (tests only; never in production).
     #[arg(long, env = "OIPD_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
-
-    /// Bound: open client connections. Past it, new connections wait in the
-    /// kernel's accept backlog until one closes.
-    #[arg(long, env = "OIPD_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
-
-    /// Seconds a client has to send a request's headers (slowloris guard).
-    #[arg(long, env = "OIPD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
-    pub header_timeout_secs: u64,
-
-    /// Seconds a connection may move no byte in either direction (a client that
-    /// stopped reading a response or sending a body); then it is closed and
-    /// whatever it held is released. Also bounds a request that computes this
-    /// long before its first byte.
-    #[arg(long, env = "OIPD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
-    pub idle_timeout_secs: u64,
-
-    /// Bound: milliseconds one records query may run in SQLite before it is
-    /// interrupted (→ 503); a query whose client disconnected stops at once.
-    #[arg(long, env = "OIPD_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
-    pub query_timeout_ms: u64,
-
-    /// Seconds in-flight responses get to finish after SIGINT/SIGTERM.
-    #[arg(long, env = "OIPD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
-    pub shutdown_grace_secs: u64,
 }
 
 impl ServeConfig {
@@ -210,7 +264,7 @@ impl ServeConfig {
 
     /// `--store`, or the data dir's SQLite file.
     pub fn store_url(&self) -> Result<crate::store::backends::StoreUrl, crate::store::StoreError> {
-        match &self.store {
+        match &self.store.store {
             Some(s) => crate::store::backends::StoreUrl::parse(s),
             None => Ok(crate::store::backends::StoreUrl::default_for(
                 &self.data_dir,
@@ -227,7 +281,7 @@ impl ServeConfig {
     }
 
     pub fn generate_dir(&self) -> PathBuf {
-        self.generate_media_dir
+        self.media.generate_media_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("generated"))
     }
@@ -235,34 +289,79 @@ impl ServeConfig {
     /// `--cors-origins` parsed; a pattern with `*` anywhere but the two allowed
     /// places is a configuration error, not a silent prefix match.
     pub fn cors_rules(&self) -> Result<Vec<OriginRule>, String> {
-        self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(OriginRule::parse).collect()
+        self.http.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(OriginRule::parse).collect()
     }
 
     pub fn diagnostics_enabled(&self) -> bool {
-        self.memory_diagnostics.trim() == "true"
+        self.memory.memory_diagnostics.trim() == "true"
     }
 
     pub fn thresholds_mb(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.heap_profile_thresholds_mb.split(',').filter_map(|t| t.trim().parse().ok()).collect();
+        let mut v: Vec<u64> = self.memory.heap_profile_thresholds_mb.split(',').filter_map(|t| t.trim().parse().ok()).collect();
         v.sort_unstable();
         v.dedup();
         v
     }
 
     pub fn memory_interval(&self) -> Duration {
-        Duration::from_millis(self.memory_monitor_interval.max(1000))
+        Duration::from_millis(self.memory.memory_monitor_interval.max(1000))
     }
 
     pub fn stream_wait(&self) -> Duration {
-        Duration::from_millis(self.stream_wait_ms)
+        Duration::from_millis(self.http.stream_wait_ms)
     }
 
     pub fn immutable_extension_list(&self) -> Vec<String> {
-        self.immutable_extensions
+        self.http.immutable_extensions
             .split(',')
             .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|s| !s.is_empty())
             .collect()
+    }
+}
+
+
+/// The outbound HTTP client's bounds (`clients::ClientLimits`): one client, shared
+/// by every service oipd calls (LLM, TTS, STT, GUN peers, Arweave gateways).
+#[derive(Debug, Clone, Args)]
+pub struct ClientConfig {
+    /// Bound: outbound requests in flight to one origin; more wait, then fail busy.
+    #[arg(long, env = "OIPD_OUTBOUND_PER_HOST", default_value_t = crate::clients::limits::DEFAULT_PER_HOST)]
+    pub outbound_per_host: usize,
+
+    /// Bound: outbound requests in flight in all.
+    #[arg(long, env = "OIPD_OUTBOUND_MAX_IN_FLIGHT", default_value_t = crate::clients::limits::DEFAULT_MAX_IN_FLIGHT)]
+    pub outbound_max_in_flight: usize,
+
+    /// Bound: largest outbound response body read into memory, bytes (enforced
+    /// while streaming; larger bodies are streamed, never buffered).
+    #[arg(long, env = "OIPD_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = crate::clients::limits::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub outbound_max_response_bytes: u64,
+
+    /// Seconds to connect (TCP and TLS) to another server.
+    #[arg(long, env = "OIPD_OUTBOUND_CONNECT_TIMEOUT_SECS", default_value_t = crate::clients::limits::DEFAULT_CONNECT_TIMEOUT.as_secs())]
+    pub outbound_connect_timeout_secs: u64,
+
+    /// Seconds an outbound request may wait for any read (head or next body bytes).
+    #[arg(long, env = "OIPD_OUTBOUND_READ_TIMEOUT_SECS", default_value_t = crate::clients::limits::DEFAULT_READ_TIMEOUT.as_secs())]
+    pub outbound_read_timeout_secs: u64,
+
+    /// Seconds a whole outbound request may take unless its caller sets its own.
+    #[arg(long, env = "OIPD_OUTBOUND_TIMEOUT_SECS", default_value_t = crate::clients::limits::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    pub outbound_timeout_secs: u64,
+}
+
+impl ClientConfig {
+    pub fn limits(&self) -> crate::clients::ClientLimits {
+        crate::clients::ClientLimits {
+            per_host: self.outbound_per_host.max(1),
+            max_in_flight: self.outbound_max_in_flight.max(1),
+            max_response_bytes: self.outbound_max_response_bytes,
+            connect_timeout: Duration::from_secs(self.outbound_connect_timeout_secs.max(1)),
+            read_timeout: Duration::from_secs(self.outbound_read_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(self.outbound_timeout_secs.max(1)),
+            ..Default::default()
+        }
     }
 }
 
