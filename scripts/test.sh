@@ -15,7 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# REDbot, the independent HTTP judge tests/redbot.rs runs (PyPI; pinned, with the
+# REDbot, the independent HTTP judge tests/it/redbot.rs runs (PyPI; pinned, with the
 # linter and client it is built on, so its verdicts cannot drift between runs).
 if [ ! -x target/redbot-venv/bin/python ] || ! target/redbot-venv/bin/python -c 'import redbot' 2>/dev/null; then
   # Debian's own python3 ships venv/ensurepip separately

@@ -2,11 +2,9 @@
 //! process, 2,000 requests for a 1 MB GIF at concurrency 50; resident memory after
 //! the second 1,000 must be within a few MB of after the first 1,000.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::Oipd;
+use crate::common::Oipd;
 
 async fn burst(client: &reqwest::Client, url: &str, n: usize, concurrency: usize, want_len: usize) {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));

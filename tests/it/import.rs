@@ -1,11 +1,9 @@
 //! `oipd import`: every accepted format, idempotent upserts by DID, bad documents
 //! reported with their position and skipped, never a partial record.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use std::sync::Arc;
 
 use oipd::records::import::{import_files, ImportError, ImportSummary};

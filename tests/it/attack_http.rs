@@ -3,11 +3,9 @@
 //! bound. The server must answer per RFC 9110 (never a 500), cut off what holds
 //! it without progress, and keep serving everyone else promptly.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -2,11 +2,9 @@
 //! real totals, sorting over the whole result set, 400s naming the parameter,
 //! deep resolution semantics, and the privacy matrix through every path.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice-key";

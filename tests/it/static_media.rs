@@ -1,9 +1,7 @@
 //! `/media/*` and `/api/generate/media/*` over real HTTP: validators, caching
 //! headers, RFC 9110 conditionals and ranges, HEAD, 405, path safety.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const LM_PAST: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
 

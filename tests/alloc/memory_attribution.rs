@@ -3,16 +3,10 @@
 //! well-behaved one stays flat, concurrent requests to different routes do not
 //! blur, and `/metrics` is valid Prometheus exposition with the per-route series.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
-use oipd::memory::track::TrackingAlloc;
+use crate::common::*;
 use serde_json::Value;
-
-#[global_allocator]
-static ALLOC: TrackingAlloc<std::alloc::System> = TrackingAlloc(std::alloc::System);
 
 async fn routes(t: &TestServer) -> HashMap<String, Value> {
     let (_, v) = t.get_json("/api/health/memory", None).await;

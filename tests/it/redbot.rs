@@ -4,11 +4,9 @@
 //! owner's token — through `scripts/redbot-check.py`, which fails on any of
 //! REDbot's error-level (`bad`) notes or on a failed probe request.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn redbot_python() -> PathBuf {
     let p = std::env::var_os("REDBOT_PYTHON")

@@ -2,9 +2,7 @@
 //! partial content, 304s, JSON answers and every error, including those made
 //! before routing (431) — so no path serves a page that can be framed or sniffed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn nosniff_and_frame_options_everywhere() {

@@ -7,9 +7,7 @@
 //! levels above each root. None may return a byte of the secret, none may be a
 //! 5xx, and every refusal is a JSON error.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const SECRET: &[u8] = b"TOP-SECRET-BYTES";
 

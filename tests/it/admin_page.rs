@@ -2,12 +2,10 @@
 //! server, fetches its data, draws the memory chart and fills the route and bound
 //! tables. A screenshot is saved to `target/test-output/admin-memory.png`.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::Oipd;
+use crate::common::Oipd;
 
 fn chromium() -> String {
     for c in ["chromium", "chromium-browser", "google-chrome"] {

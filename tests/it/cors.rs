@@ -2,9 +2,7 @@
 //! or subdomain patterns) get credentials and the exposed headers a media player needs,
 //! including `Content-Range`; others get no CORS headers; preflights answer.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn off_by_default() {

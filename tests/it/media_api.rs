@@ -2,9 +2,7 @@
 //! malformed bodies), first-uploader-owns, the access matrix, info, ranges and
 //! conditionals through the shared machinery.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 

@@ -5,13 +5,11 @@
 //! The full-disk test mounts a 4 MiB tmpfs (the suite runs as root in CI, as the
 //! README says); it fails loudly rather than skipping if it cannot.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 

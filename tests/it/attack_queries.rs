@@ -3,11 +3,9 @@
 //! documented clamp, answered fast, and no request allocates past a fixed bound
 //! (read from the route's own `maxRequestBytes` in `/api/health/memory`).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

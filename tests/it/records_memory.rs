@@ -3,14 +3,12 @@
 //! The answer streams: resident memory may grow by the compressed set of distinct
 //! records it expands (a few MB), never by the answer's size.
 
-mod common;
-
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{rss_kb, Oipd};
+use crate::common::{rss_kb, Oipd};
 
 /// A plain blocking client that reads the body in pieces and keeps none of it.
 fn get(url: &str) -> (u16, u64) {

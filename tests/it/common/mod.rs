@@ -1,0 +1,18 @@
+//! Shared helpers for the integration tests, by job; everything is re-exported
+//! here, so a test file says `use crate::common::*;`.
+//!
+//! Used by both test binaries: `tests/it` declares it as `mod common;`, and
+//! `tests/alloc` includes this same file with `#[path]` (and allows what it
+//! leaves unused).
+
+mod fixtures;
+mod multipart;
+mod process;
+mod raw;
+mod server;
+
+pub use fixtures::*;
+pub use multipart::*;
+pub use process::*;
+pub use raw::*;
+pub use server::*;

@@ -1,0 +1,27 @@
+//! The integration tests: one test binary (one link of the crate) with a module
+//! per concern. Each module's tests run against their own in-process server on
+//! 127.0.0.1:0 with its own temp data dir, or against their own `oipd` child
+//! process, so they run concurrently like any tests of one binary.
+//!
+//! The two suites that install the tracking allocator live apart in `tests/alloc`
+//! (see there why).
+
+mod common;
+
+mod admin_page;
+mod attack_http;
+mod attack_paths;
+mod attack_queries;
+mod cors;
+mod faults;
+mod import;
+mod media_api;
+mod memory;
+mod parser_props;
+mod records_api;
+mod records_memory;
+mod redbot;
+mod resolve_props;
+mod security_headers;
+mod static_media;
+mod streams;
