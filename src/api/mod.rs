@@ -33,6 +33,7 @@ pub fn router(state: SharedState) -> Router {
     };
     Router::new()
         .route("/api/health", get(health::health))
+        .route("/api/health/tasks", get(health::tasks))
         .route("/api/health/memory", get(health::memory))
         .route("/api/health/memory/analyze", get(health::analyze))
         .route("/api/health/memory/samples", get(health::samples))

@@ -23,7 +23,7 @@ struct Store {
 impl Store {
     fn open(dir: &Path) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let store = oipd::store::backends::open_dir(dir).unwrap();
+        let store = crate::common::open_store(dir);
         Store { rt, store }
     }
     fn import(&self, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {
@@ -42,84 +42,90 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn every_format_imports_and_reimport_changes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path());
-    let array = write(tmp.path(), "a.json", &serde_json::to_string(&vec![rec(1), rec(2)]).unwrap());
-    let ndjson = write(tmp.path(), "b.ndjson", &format!("{}\n\n{}\n", rec(3), rec(4)));
-    let es = json!({"took": 3, "hits": {"total": {"value": 2}, "hits": [
-        {"_index": "records", "_id": "did:arweave:imp5", "_source": rec(5)},
-        {"_index": "records", "_id": "did:arweave:imp6", "_source": rec(6)}
-    ]}});
-    let es = write(tmp.path(), "c.json", &serde_json::to_string_pretty(&es).unwrap());
-    let dump = write(
-        tmp.path(),
-        "d.ndjson",
-        &format!(
-            "{}\n{}\n",
-            json!({"_index": "records", "_type": "_doc", "_id": "did:arweave:imp7", "_source": rec(7)}),
-            json!({"_index": "creatorregistrations", "_id": "x", "_source": {"data": {}}})
-        ),
-    );
-    let files = vec![array, ndjson, es, dump];
-    let s = store.import(&files).unwrap();
-    assert_eq!((s.imported, s.updated, s.unchanged, s.skipped), (7, 0, 0, 1), "{s}");
-    assert!(s.skips[0].contains("d.ndjson:line 2") && s.skips[0].contains("creatorregistrations"), "{:?}", s.skips);
-    assert_eq!(store.count(), 7);
+    crate::common::each_backend_blocking(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path());
+        let array = write(tmp.path(), "a.json", &serde_json::to_string(&vec![rec(1), rec(2)]).unwrap());
+        let ndjson = write(tmp.path(), "b.ndjson", &format!("{}\n\n{}\n", rec(3), rec(4)));
+        let es = json!({"took": 3, "hits": {"total": {"value": 2}, "hits": [
+            {"_index": "records", "_id": "did:arweave:imp5", "_source": rec(5)},
+            {"_index": "records", "_id": "did:arweave:imp6", "_source": rec(6)}
+        ]}});
+        let es = write(tmp.path(), "c.json", &serde_json::to_string_pretty(&es).unwrap());
+        let dump = write(
+            tmp.path(),
+            "d.ndjson",
+            &format!(
+                "{}\n{}\n",
+                json!({"_index": "records", "_type": "_doc", "_id": "did:arweave:imp7", "_source": rec(7)}),
+                json!({"_index": "creatorregistrations", "_id": "x", "_source": {"data": {}}})
+            ),
+        );
+        let files = vec![array, ndjson, es, dump];
+        let s = store.import(&files).unwrap();
+        assert_eq!((s.imported, s.updated, s.unchanged, s.skipped), (7, 0, 0, 1), "{s}");
+        assert!(s.skips[0].contains("d.ndjson:line 2") && s.skips[0].contains("creatorregistrations"), "{:?}", s.skips);
+        assert_eq!(store.count(), 7);
 
-    let again = store.import(&files).unwrap();
-    assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, 7), "idempotent");
+        let again = store.import(&files).unwrap();
+        assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, 7), "idempotent");
 
-    // a changed document updates in place
-    let mut r = rec(1);
-    r["data"]["basic"]["name"] = json!("Renamed");
-    let f = write(tmp.path(), "e.json", &serde_json::to_string(&vec![r]).unwrap());
-    let s = store.import(&[f]).unwrap();
-    assert_eq!((s.imported, s.updated), (0, 1));
-    assert_eq!(store.count(), 7);
+        // a changed document updates in place
+        let mut r = rec(1);
+        r["data"]["basic"]["name"] = json!("Renamed");
+        let f = write(tmp.path(), "e.json", &serde_json::to_string(&vec![r]).unwrap());
+        let s = store.import(&[f]).unwrap();
+        assert_eq!((s.imported, s.updated), (0, 1));
+        assert_eq!(store.count(), 7);
+    });
 }
 
 #[test]
 fn bad_documents_are_skipped_with_positions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path());
-    let text = format!(
-        "{}\n{{not json\n{}\n{}\n{}\n",
-        rec(1),
-        json!({"data": {"basic": {}}}),
-        json!({"oip": {"did": "not-a-did"}, "data": {}}),
-        rec(2)
-    );
-    let f = write(tmp.path(), "bad.ndjson", &text);
-    let s = store.import(&[f]).unwrap();
-    assert_eq!((s.imported, s.skipped), (2, 3), "{s}");
-    assert!(s.skips[0].contains("line 2") && s.skips[0].contains("invalid JSON"), "{:?}", s.skips);
-    assert!(s.skips[1].contains("line 3") && s.skips[1].contains("oip"), "{:?}", s.skips);
-    assert!(s.skips[2].contains("line 4") && s.skips[2].contains("did"), "{:?}", s.skips);
-    // arrays: a non-document element is skipped, the rest imported
-    let f = write(tmp.path(), "arr.json", &format!("[{}, 42, {}]", rec(3), rec(4)));
-    let s = store.import(&[f]).unwrap();
-    assert_eq!((s.imported, s.skipped), (2, 1));
-    assert!(s.skips[0].contains("element 1"));
-    // garbage file: a clear error, nothing written
-    let f = write(tmp.path(), "garbage.txt", "hello");
-    assert!(store.import(&[f]).is_err());
-    assert_eq!(store.count(), 4);
+    crate::common::each_backend_blocking(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path());
+        let text = format!(
+            "{}\n{{not json\n{}\n{}\n{}\n",
+            rec(1),
+            json!({"data": {"basic": {}}}),
+            json!({"oip": {"did": "not-a-did"}, "data": {}}),
+            rec(2)
+        );
+        let f = write(tmp.path(), "bad.ndjson", &text);
+        let s = store.import(&[f]).unwrap();
+        assert_eq!((s.imported, s.skipped), (2, 3), "{s}");
+        assert!(s.skips[0].contains("line 2") && s.skips[0].contains("invalid JSON"), "{:?}", s.skips);
+        assert!(s.skips[1].contains("line 3") && s.skips[1].contains("oip"), "{:?}", s.skips);
+        assert!(s.skips[2].contains("line 4") && s.skips[2].contains("did"), "{:?}", s.skips);
+        // arrays: a non-document element is skipped, the rest imported
+        let f = write(tmp.path(), "arr.json", &format!("[{}, 42, {}]", rec(3), rec(4)));
+        let s = store.import(&[f]).unwrap();
+        assert_eq!((s.imported, s.skipped), (2, 1));
+        assert!(s.skips[0].contains("element 1"));
+        // garbage file: a clear error, nothing written
+        let f = write(tmp.path(), "garbage.txt", "hello");
+        assert!(store.import(&[f]).is_err());
+        assert_eq!(store.count(), 4);
+    });
 }
 
 #[test]
 fn the_cli_imports_and_prints_a_summary() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "x.ndjson", &format!("{}\n{}\nnope\n", rec(1), rec(2)));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
-        .args(["import", "--data-dir"])
-        .arg(tmp.path().join("data"))
-        .arg(&f)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("imported 2 new"), "{stdout}");
-    assert!(stdout.contains("skipped 1"), "{stdout}");
-    assert!(stdout.contains("line 3"), "{stdout}");
-    assert_eq!(Store::open(&tmp.path().join("data")).count(), 2);
+    crate::common::each_backend_blocking(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = write(tmp.path(), "x.ndjson", &format!("{}\n{}\nnope\n", rec(1), rec(2)));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
+            .args(["import", "--data-dir"])
+            .arg(tmp.path().join("data"))
+            .arg(&f)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("imported 2 new"), "{stdout}");
+        assert!(stdout.contains("skipped 1"), "{stdout}");
+        assert!(stdout.contains("line 3"), "{stdout}");
+        assert_eq!(Store::open(&tmp.path().join("data")).count(), 2);
+    });
 }

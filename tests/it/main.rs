@@ -15,6 +15,7 @@ mod attack_queries;
 mod cors;
 mod faults;
 mod import;
+mod layers;
 mod media_api;
 mod memory;
 mod parser_props;

@@ -3,14 +3,12 @@
 //! never reveals a private record to anyone but its owner, and expands every
 //! reference it may.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use oipd::limits::stream::{StreamLimiter, FILE_STREAMS};
 use oipd::oip::model::IndexedRecord;
 use oipd::records::resolve::ResolveLimits;
 use oipd::records::service::{Caller, RecordsService};
-use oipd::store::sqlite::SqliteStore;
 use oipd::store::Viewer;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -90,12 +88,14 @@ proptest! {
     #[test]
     fn resolution_terminates_respects_depth_and_privacy(g in graph(), depth in 0u32..5, who in 0usize..3) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        // every case against every store backend (the contract suite's seam)
+        for backend in crate::common::BACKENDS {
         let tmp = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&tmp.path().join("db.sqlite")).unwrap();
+        let store = crate::common::open_store_on(backend, tmp.path());
         let recs: Vec<IndexedRecord> = docs(&g).iter().map(|d| IndexedRecord::from_value(d).unwrap()).collect();
-        store.upsert_blocking(&recs).unwrap();
+        rt.block_on(store.upsert(recs)).unwrap();
         let limits = ResolveLimits { max_docs: 10_000, max_bytes: 1 << 24, max_nodes: 1_000_000 };
-        let svc = RecordsService::new(Arc::new(store), StreamLimiter::new(FILE_STREAMS, 4, 4, Duration::from_secs(1), 1), limits, 5);
+        let svc = RecordsService::new(store, StreamLimiter::new(FILE_STREAMS, 4, 4, Duration::from_secs(1), 1), limits, 5);
         let viewer = [Viewer::anonymous(), Viewer::user("alice"), Viewer::user("bob")][who].clone();
         let out: Value = rt.block_on(async {
             let body = tokio::time::timeout(
@@ -110,8 +110,9 @@ proptest! {
         for r in out["records"].as_array().unwrap() {
             let mut path = Vec::new();
             if let Err(e) = check(r, &g, &viewer, depth, &mut path) {
-                prop_assert!(false, "{}", e);
+                prop_assert!(false, "{}: {}", backend.name, e);
             }
+        }
         }
     }
 }

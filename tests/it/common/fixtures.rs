@@ -22,17 +22,15 @@ impl TestServer {
         format!("/media/{rel}")
     }
 
-    /// Upsert records straight into the server's store.
-    pub fn seed(&self, docs: &[serde_json::Value]) {
-        let store = oipd::store::sqlite::SqliteStore::open(&self.dir.path().join("data/oipd.sqlite")).unwrap();
+    /// Upsert records straight into the server's store (whatever its backend).
+    pub async fn seed(&self, docs: &[serde_json::Value]) {
         let recs: Vec<_> = docs.iter().map(|d| oipd::oip::model::IndexedRecord::from_value(d).unwrap()).collect();
-        store.upsert_blocking(&recs).unwrap();
+        self.server.state.records.store.upsert(recs).await.unwrap();
     }
 
-    /// Seed the demo records at `scale`.
+    /// Seed the demo records at `scale` into the server's store.
     pub async fn seed_demo(&self, scale: u32) -> u64 {
-        let store = oipd::store::backends::open_dir(&self.dir.path().join("data")).unwrap();
-        oipd::records::demo::seed_if_empty(&*store, scale, |_| {}).await.unwrap()
+        oipd::records::demo::seed_if_empty(&*self.server.state.records.store, scale, |_| {}).await.unwrap()
     }
 }
 

@@ -5,12 +5,14 @@
 //! `tests/alloc` includes this same file with `#[path]` (and allows what it
 //! leaves unused).
 
+mod contract;
 mod fixtures;
 mod multipart;
 mod process;
 mod raw;
 mod server;
 
+pub use contract::*;
 pub use fixtures::*;
 pub use multipart::*;
 pub use process::*;

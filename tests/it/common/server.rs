@@ -29,6 +29,9 @@ impl TestServer {
         cfg.media.generate_media_dir = Some(dir.path().join("generated"));
         cfg.http.shutdown_grace_secs = 2;
         f(&mut cfg);
+        if cfg.store.store.is_none() {
+            cfg.store.store = (super::contract::current_backend().url)(&cfg.data_dir);
+        }
         let server = RunningServer::start(cfg).await.unwrap();
         TestServer { server, dir }
     }
