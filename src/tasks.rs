@@ -329,12 +329,6 @@ impl Supervisor {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The root token (cancelled by [`Supervisor::shutdown`]); other parts of the
-    /// process may wait on it or take children of it.
-    pub fn root_token(&self) -> CancellationToken {
-        self.root.clone()
-    }
-
     /// Register and start a task. `factory` is called for each run (the first and
     /// every restart) on the current tokio runtime.
     pub fn spawn<F, Fut, E>(&self, name: &'static str, policy: RestartPolicy, factory: F) -> Result<(), SpawnError>

@@ -426,3 +426,47 @@ mod origin_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::ServeConfig;
+
+    /// The README's configuration table and `ServeConfig` cannot drift: every flag
+    /// of `oipd serve` has a row with its environment variable and its default,
+    /// and every row names a real flag.
+    #[test]
+    fn readme_table_matches() {
+        use clap::{Args, Command};
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Configuration").nth(1).expect("a Configuration section").split("\n## ").next().unwrap();
+        // `| `--flag` | `ENV` | default | what |`
+        let rows: Vec<Vec<&str>> = section
+            .lines()
+            .filter(|l| l.starts_with("| `--"))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        assert!(rows.len() > 30, "found {} rows", rows.len());
+        let cmd = ServeConfig::augment_args(Command::new("oipd"));
+        let mut flags = Vec::new();
+        for arg in cmd.get_arguments() {
+            if arg.is_hide_set() {
+                continue;
+            }
+            let Some(long) = arg.get_long() else { continue };
+            let flag = format!("`--{long}`");
+            flags.push(flag.clone());
+            let row = rows.iter().find(|r| r[0] == flag).unwrap_or_else(|| panic!("README: no row for {flag}"));
+            let env = arg.get_env().map(|e| format!("`{}`", e.to_string_lossy()));
+            assert_eq!(Some(row[1].to_owned()), env, "README: environment variable of {flag}");
+            let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            if let [d] = defaults.as_slice() {
+                let cell = row[2];
+                let shown = if d.is_empty() { cell.starts_with("empty") } else { cell.starts_with(&format!("`{d}`")) || (d == "false" && cell.starts_with("off")) };
+                assert!(shown, "README: default of {flag} is `{d}`, the table says {cell:?}");
+            }
+        }
+        for r in &rows {
+            assert!(flags.contains(&r[0].to_owned()), "README lists {} but `oipd serve` has no such flag", r[0]);
+        }
+    }
+}

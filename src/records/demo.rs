@@ -200,11 +200,6 @@ pub fn athlete_did(scale: u32) -> String {
     did("userFitnessProfile", PROFILES * scale.max(1) as u64)
 }
 
-/// The DID of the private demo profile.
-pub fn private_profile_did() -> String {
-    did("userFitnessProfile", 0)
-}
-
 /// Fill an empty store with the demo records at `scale`, in transactions of
 /// [`super::import::BATCH`]. Returns how many were written (0 if the store already
 /// had records). `progress` is called with the count so far.

@@ -9,10 +9,8 @@ use rusqlite::Connection;
 
 use super::schema::{configure, migrate};
 use super::sql::backend;
-use super::write::upsert_records;
 use crate::limits::{BoundReport, BoundSource};
-use crate::oip::model::IndexedRecord;
-use crate::store::{StoreError, Upserted};
+use crate::store::StoreError;
 
 /// Bound: reader connections (concurrent read queries).
 pub const READERS: usize = 4;
@@ -145,12 +143,6 @@ impl SqliteStore {
         })
         .await
         .map_err(backend)?
-    }
-
-    /// Synchronous upsert (tests seeding a store without a runtime).
-    pub fn upsert_blocking(&self, records: &[IndexedRecord]) -> Result<Vec<Upserted>, StoreError> {
-        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        upsert_records(&mut conn, records)
     }
 }
 
