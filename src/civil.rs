@@ -50,6 +50,64 @@ pub fn iso_from_unix_millis(ms: i64) -> String {
     )
 }
 
+/// Unix seconds of an ISO 8601 date (`YYYY-MM-DD`, midnight UTC) or date-time
+/// (`YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`, `±HH:MM`, `±HHMM` or no offset, read
+/// as UTC); the flag says whether it was a bare date. Years must have 4 digits.
+pub fn parse_iso(s: &str) -> Option<(i64, bool)> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> { (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten() };
+    let (date, time) = match s.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let mut it = date.splitn(3, '-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d) = (num(y)?, num(m)?, num(d)?);
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&d) {
+        return None;
+    }
+    let day = to_days(y, m, d) * 86_400;
+    let Some(time) = time else { return Some((day, true)) };
+    let (clock, offset) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, off) = time.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let off = off[1..].replace(':', "");
+        if off.len() != 4 {
+            return None;
+        }
+        let (oh, om) = (num(&off[..2])?, num(&off[2..])?);
+        if oh > 23 || om > 59 {
+            return None;
+        }
+        (c, sign * (oh * 3600 + om * 60))
+    } else {
+        (time, 0)
+    };
+    let clock = clock.split_once('.').map_or(clock, |(c, frac)| if num(frac).is_some() { c } else { "" });
+    let mut parts = clock.split(':');
+    let (h, mi) = (num(parts.next()?)?, num(parts.next()?)?);
+    let sec = match parts.next() {
+        Some(x) => num(x)?,
+        None => 0,
+    };
+    if parts.next().is_some() || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    Some((day + h * 3600 + mi * 60 + sec - offset, false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +123,17 @@ mod tests {
             iso_from_unix_millis(951_782_400_000),
             "2000-02-29T00:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn iso_parsing() {
+        assert_eq!(parse_iso("2024-01-31"), Some((1_706_659_200, true)));
+        assert_eq!(parse_iso("2024-02-29T12:00:00Z"), Some((1_709_208_000, false)));
+        assert_eq!(parse_iso("2024-02-29T12:00:00.123+02:00"), Some((1_709_200_800, false)));
+        assert_eq!(parse_iso("2024-02-29T12:00-0130"), Some((1_709_213_400, false)));
+        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "24-01-01", "2024-01-01T24:00:00Z", "2024-01-01T10:00:00+2", "2024-01-01Tnoon", "", "2024-01-01T10:00:00.x"] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
     }
 
     #[test]

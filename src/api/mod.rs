@@ -218,6 +218,7 @@ fn cors(origins: &[crate::config::OriginRule]) -> Option<tower_http::cors::CorsL
             h::CONTENT_TYPE,
             h::LAST_MODIFIED,
             h::RETRY_AFTER,
+            records::IGNORED_PARAMETERS,
         ])
         .allow_credentials(true)
         .max_age(std::time::Duration::from_secs(86_400));

@@ -17,6 +17,10 @@ use crate::records::service::{Caller, RecordsError};
 use crate::state::SharedState;
 use crate::store::{StoreError, Viewer};
 
+/// Names the query parameters that were understood but ignored (an unknown
+/// `sortBy` field: the default order stands, as in the original).
+pub const IGNORED_PARAMETERS: http::HeaderName = http::HeaderName::from_static("oip-ignored-parameters");
+
 /// Record types a `calendar-read-only` token may read (the original's default).
 const CALENDAR_TYPES: &[&str] = &["workoutSchedule", "mealPlan"];
 
@@ -76,8 +80,13 @@ pub async fn list(State(st): State<SharedState>, MaybeUser(user): MaybeUser, req
             return Err(calendar_refusal());
         }
     }
+    let ignored = (!list.q.ignored.is_empty()).then(|| list.q.ignored.join(", "));
     let body = st.records.list(list, caller(user.as_ref())).await?;
     let mut resp = body.into_response();
+    if let Some(v) = ignored.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        // what the original silently ignored is named, so a client can notice
+        resp.headers_mut().insert(IGNORED_PARAMETERS, v);
+    }
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Authorization"));

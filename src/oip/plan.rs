@@ -15,7 +15,9 @@
 //!   `fieldSearchScore` grades each value exact 1000 / prefix 900 / suffix 800 /
 //!   contains 600; full-text search weights name 3, description 2, tags 1 and
 //!   sorts by relevance unless `sortBy` was given;
-//! - missing sort values sort last in either direction; ties go to the newest row.
+//! - missing sort values sort last in either direction; ties go to the newest row;
+//!   `sortBy=basic.<field>` sorts by that scalar of the record (`basic.name` by the
+//!   indexed name).
 //!
 //! No bounds of its own: a plan's size is bounded by the query's (`query::MAX_*`).
 
@@ -39,6 +41,8 @@ pub enum Column {
     IndexedAt,
     Date,
     Ver,
+    /// The record's name (`data.basic.name`).
+    Name,
     /// The date the `dateStart`/`dateEnd` filters compare.
     FilterDate,
     /// The scheduled day of calendar records.
@@ -179,7 +183,7 @@ pub struct TextSearch {
 pub const SEARCH_WEIGHTS: [f64; 3] = [3.0, 2.0, 1.0];
 
 /// What the answer is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortKey {
     Column(Column),
     /// The score at this index of [`Plan::scores`], as a ratio.
@@ -189,6 +193,8 @@ pub enum SortKey {
     FieldScore,
     /// Full-text relevance, best first.
     Relevance,
+    /// A scalar in the document (`sortBy=basic.<field>`).
+    Doc(DocPath),
     /// A score the query did not compute: every value missing (ties decide).
     Missing,
 }
@@ -522,7 +528,7 @@ pub fn plan(q: &RecordQuery, equipment_names: &[String]) -> Plan {
             .position(|s: &Score| s.key == k)
             .map_or(SortKey::Missing, SortKey::Score)
     };
-    let (field, dir) = q.sort;
+    let (field, dir) = (&q.sort.0, q.sort.1);
     let sort = if search.is_some() && !q.sort_explicit {
         SortKey::Relevance
     } else {
@@ -544,6 +550,8 @@ pub fn plan(q: &RecordQuery, equipment_names: &[String]) -> Plan {
             SortField::ModelScore => score_at("modelScore"),
             SortField::ExerciseScore => score_at("exerciseScore"),
             SortField::IngredientScore => score_at("ingredientScore"),
+            SortField::Basic(f) if f == "name" => SortKey::Column(Column::Name),
+            SortField::Basic(f) => SortKey::Doc(DocPath::data(&format!("basic.{f}"))),
         }
     };
     let dir = if sort == SortKey::Relevance {
@@ -666,6 +674,8 @@ mod tests {
             SortKey::Column(Column::InBlock)
         );
         assert_eq!(plan_of("sortBy=equipmentScore:desc").sort, SortKey::Missing);
+        assert_eq!(plan_of("sortBy=basic.name:asc").sort, SortKey::Column(Column::Name));
+        assert_eq!(plan_of("sortBy=basic.language:asc").sort, SortKey::Doc(DocPath::root("data.basic.language")));
         assert_eq!(
             plan_of("equipmentRequired=mat&sortBy=equipmentScore:desc").sort,
             SortKey::Score(0)

@@ -52,7 +52,7 @@ pub enum Dir {
     Desc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortField {
     InArweaveBlock,
     IndexedAt,
@@ -71,10 +71,16 @@ pub enum SortField {
     ModelScore,
     ExerciseScore,
     IngredientScore,
+    /// `basic.<field>`: a scalar of the record's `basic` section (clients sort
+    /// ingredient lists by `basic.name`).
+    Basic(String),
 }
 
 impl SortField {
     fn parse(s: &str) -> Option<Self> {
+        if let Some(field) = s.strip_prefix("basic.") {
+            return (valid_path(field) && !field.contains('.')).then(|| SortField::Basic(field.to_owned()));
+        }
         Some(match s {
             "inArweaveBlock" => SortField::InArweaveBlock,
             "indexedAt" => SortField::IndexedAt,
@@ -179,6 +185,9 @@ pub struct RecordQuery {
     pub sort: (SortField, Dir),
     /// Whether `sort` came from the client (else the default or a score default).
     pub sort_explicit: bool,
+    /// Parameters that were understood but ignored, as the original ignored them
+    /// (a `sortBy` field it did not know sorted by block); the answer names them.
+    pub ignored: Vec<&'static str>,
     pub limit: u32,
     pub page: u32,
     pub shaping: Shaping,
@@ -265,6 +274,23 @@ impl<'a> Params<'a> {
                 .ok_or_else(|| bad(k, format!("expected a number, got {v:?}"))),
         }
     }
+    /// Unix seconds, or an ISO 8601 date (`2024-01-31`) or date-time
+    /// (`2024-01-31T08:00:00Z`, offsets allowed). A bare date as an end bound
+    /// means the end of that day (UTC).
+    fn time(&self, k: &'static str, end_of_day: bool) -> Result<Option<i64>, QueryError> {
+        match self.last(k).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.bytes().any(|b| b == b'-' || b == b'T' || b == b':') && v.len() >= 10 && v.as_bytes()[4] == b'-' => {
+                let t = crate::civil::parse_iso(v).filter(|(secs, _)| TIME_SPAN.contains(secs));
+                match t {
+                    Some((secs, true)) if end_of_day => Ok(Some(secs + 86_399)),
+                    Some((secs, _)) => Ok(Some(secs)),
+                    None => Err(bad(k, format!("expected unix seconds or an ISO 8601 date or date-time, got {v:?}"))),
+                }
+            }
+            Some(_) => self.int(k),
+        }
+    }
     fn list(&self, k: &'static str) -> Result<Option<Vec<String>>, QueryError> {
         let Some(v) = self.last(k) else { return Ok(None) };
         let items: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
@@ -313,6 +339,8 @@ fn scalar_of(s: &str) -> Scalar {
 
 /// Bound: `scheduledOn` years (and the same span as Unix seconds); outside → 400.
 const DAY_YEARS: std::ops::RangeInclusive<i64> = -9999..=9999;
+/// The same bound for ISO `dateStart`/`dateEnd`, as Unix seconds.
+const TIME_SPAN: std::ops::RangeInclusive<i64> = -377_705_116_800..=253_402_300_799;
 
 fn parse_day(v: &str) -> Option<(i64, i64)> {
     let v = v.trim();
@@ -470,17 +498,30 @@ pub fn parse(pairs: &[(String, String)], max_depth: u32) -> Result<RecordQuery, 
     } else {
         None
     };
+    let mut ignored = Vec::new();
+    let default_sort = (score_default.clone().unwrap_or(SortField::InArweaveBlock), Dir::Desc);
     let (sort, sort_explicit) = match p.text("sortBy") {
-        None => ((score_default.unwrap_or(SortField::InArweaveBlock), Dir::Desc), false),
+        None => (default_sort, false),
         Some(v) => {
             let (f, d) = v.split_once(':').unwrap_or((v.as_str(), "desc"));
-            let field = SortField::parse(f.trim()).ok_or_else(|| bad("sortBy", format!("unknown sort field {f:?}")))?;
             let dir = match d.trim().to_ascii_lowercase().as_str() {
                 "asc" => Dir::Asc,
                 "desc" | "" => Dir::Desc,
                 other => return Err(bad("sortBy", format!("direction must be asc or desc, got {other:?}"))),
             };
-            ((field, dir), true)
+            let f = f.trim();
+            // A field name that is not one we sort by is ignored, as the original
+            // ignored it (its default order stands); a malformed one is refused.
+            if !valid_path(f) {
+                return Err(bad("sortBy", format!("not a field name: {f:?}")));
+            }
+            match SortField::parse(f) {
+                Some(field) => ((field, dir), true),
+                None => {
+                    ignored.push("sortBy");
+                    (default_sort, false)
+                }
+            }
         }
     };
 
@@ -512,8 +553,8 @@ pub fn parse(pairs: &[(String, String)], max_depth: u32) -> Result<RecordQuery, 
         tags: p.filter("tags", "tagsMatchMode", MatchMode::Or)?,
         field_searches,
         exact_match,
-        date_start: p.int("dateStart")?,
-        date_end: p.int("dateEnd")?,
+        date_start: p.time("dateStart", false)?,
+        date_end: p.time("dateEnd", true)?,
         scheduled_on,
         equipment: lower(p.filter("equipmentRequired", "equipmentMatchMode", MatchMode::And)?),
         exercise_type,
@@ -527,6 +568,7 @@ pub fn parse(pairs: &[(String, String)], max_depth: u32) -> Result<RecordQuery, 
         include_delete_messages: p.boolean("includeDeleteMessages", false)?,
         sort,
         sort_explicit,
+        ignored,
         limit,
         page,
         shaping: Shaping {
@@ -571,8 +613,10 @@ mod tests {
             ("page=0", "page"),
             ("resolveDepth=x", "resolveDepth"),
             ("resolveDepth=6", "resolveDepth"),
-            ("sortBy=nope:asc", "sortBy"),
+            ("sortBy=no%20pe:asc", "sortBy"),
             ("sortBy=date:sideways", "sortBy"),
+            ("dateStart=2024-13-01", "dateStart"),
+            ("dateEnd=2024-01-01T25:00:00Z", "dateEnd"),
             ("exactMatch={bad", "exactMatch"),
             ("exactMatch=[1]", "exactMatch"),
             ("exactMatch={\"a\":{\"b\":1}}", "exactMatch"),
@@ -614,6 +658,22 @@ mod tests {
         let r = q("fieldName=data.workout.nonStandardWorkout&fieldSearch=true").unwrap();
         assert_eq!(r.field_searches[0].path, "workout.nonStandardWorkout");
         assert_eq!(r.field_searches[0].value, Scalar::Bool(true));
+    }
+
+    #[test]
+    fn lenient_where_clients_rely_on_it() {
+        // an unknown sort field keeps the default order and is named as ignored
+        let r = q("sortBy=nope:asc").unwrap();
+        assert_eq!((r.sort.clone(), r.sort_explicit, r.ignored.clone()), ((SortField::InArweaveBlock, Dir::Desc), false, vec!["sortBy"]));
+        let r = q("sortBy=basic.name:asc").unwrap();
+        assert_eq!(r.sort, (SortField::Basic("name".into()), Dir::Asc));
+        assert!(r.ignored.is_empty());
+        // dates: seconds, ISO dates (an end date covers its whole day), ISO date-times with offsets
+        let r = q("dateStart=2024-01-01&dateEnd=2024-01-31").unwrap();
+        assert_eq!((r.date_start, r.date_end), (Some(1_704_067_200), Some(1_706_745_599)));
+        let r = q("dateStart=2024-01-01T08:30:00%2B01:00&dateEnd=1706745599").unwrap();
+        assert_eq!((r.date_start, r.date_end), (Some(1_704_094_200), Some(1_706_745_599)));
+        assert_eq!(q("dateStart=2024-01-01T00:00:00.500Z").unwrap().date_start, Some(1_704_067_200));
     }
 
     #[test]

@@ -155,6 +155,9 @@ async fn filters() {
             ("fieldName=workout.nonStandardWorkout&fieldSearch=false", &["Upper body"]),
             ("exactMatch=%7B%22data.recipe.cuisine%22%3A%22Italian%22%7D", &["Pasta Bake"]),
             ("recordType=workoutSchedule&dateStart=1713700000&dateEnd=1713800000", &["Monday"]),
+            // ISO dates and date-times, as the pages send them (an end date covers its day)
+            ("recordType=workoutSchedule&dateStart=2024-04-21T11:46:40Z&dateEnd=2024-04-22T15:33:20%2B00:00", &["Monday"]),
+            ("recordType=workoutSchedule&dateStart=2024-04-22&dateEnd=2024-04-22", &["Monday"]),
             ("scheduledOn=2024-05-01", &["Later"]),
             ("recordType=exercise&equipmentRequired=dumbbell", &["Dumbbell Press"]),
             ("recordType=exercise&equipmentRequired=dumbbell,bench", &["Dumbbell Press"]),
@@ -254,10 +257,12 @@ async fn malformed_parameters_are_400_naming_the_parameter() {
             ("page=0", "page"),
             ("resolveDepth=deep", "resolveDepth"),
             ("resolveDepth=99", "resolveDepth"),
-            ("sortBy=color:asc", "sortBy"),
+            ("sortBy=col%20or:asc", "sortBy"),
+            ("sortBy=basic.name:sideways", "sortBy"),
             ("exactMatch=%7Bnot%20json", "exactMatch"),
             ("exactMatch=%7B%22a%22%3A%7B%22b%22%3A%7B%22c%22%3A1%7D%7D%7D", "exactMatch"),
             ("dateStart=tomorrow", "dateStart"),
+            ("dateEnd=2024-02-30", "dateEnd"),
             ("source=mars", "source"),
         ] {
             let (s, v) = t.get_json(&format!("/api/records?{q}"), None).await;
@@ -268,6 +273,43 @@ async fn malformed_parameters_are_400_naming_the_parameter() {
         let (s, v) = t.get_json("/api/records?limit=999999", None).await;
         assert_eq!(s, 200);
         assert_eq!(v["pageSize"], 1000, "limit is clamped to the documented maximum");
+    })
+    .await;
+}
+
+/// Lenient where the original's pages rely on it: an unknown `sortBy` field keeps
+/// the default order (the original's silent fallback) and the answer names the
+/// ignored parameter; `basic.*` fields sort.
+#[tokio::test]
+async fn unknown_sort_fields_fall_back_and_basic_fields_sort() {
+    each_backend(|| async {
+        let t = server().await;
+        let names = |v: &Value| -> Vec<String> { v["records"].as_array().unwrap().iter().map(|r| r["data"]["basic"]["name"].as_str().unwrap_or("").to_owned()).collect() };
+        let r = t.get_raw_path("/api/records?recordType=exercise&sortBy=color:asc&limit=50", "").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("oip-ignored-parameters"), Some("sortBy"));
+        let (_, default) = t.get_json("/api/records?recordType=exercise&limit=50", None).await;
+        assert_eq!(names(&r.json()), names(&default), "the default order stands");
+        let plain = t.get_raw_path("/api/records?recordType=exercise&limit=50", "").await;
+        assert_eq!(plain.header("oip-ignored-parameters"), None);
+
+        for dir in ["asc", "desc"] {
+            let (s, v) = t.get_json(&format!("/api/records?recordType=exercise&sortBy=basic.name:{dir}&limit=50"), None).await;
+            assert_eq!(s, 200);
+            let got = names(&v);
+            let mut want = got.clone();
+            want.sort();
+            if dir == "desc" {
+                want.reverse();
+            }
+            assert!(got.len() > 2);
+            assert_eq!(got, want, "sortBy=basic.name:{dir}");
+        }
+        // another basic.* scalar sorts too (by value, missing last)
+        let (s, v) = t.get_json("/api/records?sortBy=basic.date:asc&limit=1000", None).await;
+        assert_eq!(s, 200);
+        let dates: Vec<i64> = v["records"].as_array().unwrap().iter().filter_map(|r| r["data"]["basic"]["date"].as_i64()).collect();
+        assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
     })
     .await;
 }

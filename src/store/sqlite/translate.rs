@@ -39,6 +39,7 @@ fn column(c: Column) -> &'static str {
         Column::IndexedAt => "r.indexed_at",
         Column::Date => "r.date",
         Column::Ver => "r.ver",
+        Column::Name => "r.name",
         Column::FilterDate => "r.filter_date",
         Column::SchedDate => "r.sched_date",
     }
@@ -224,12 +225,15 @@ pub fn matches(plan: &Plan, viewer: &Viewer) -> (Frag, String) {
 
     let mut inner = Frag::new(
         "SELECT r.id, r.did, r.name, r.in_block AS s_block, r.indexed_at AS s_indexed, r.date AS s_date, \
-         r.record_type AS s_type, r.creator_handle AS s_handle, r.ver AS s_ver, r.sched_date AS s_sched",
+         r.record_type AS s_type, r.creator_handle AS s_handle, r.ver AS s_ver, r.sched_date AS s_sched, r.name AS s_name",
         vec![],
     );
     let by_rank = plan.sort == SortKey::Relevance;
     if by_rank {
         inner.sql.push_str(", f.rank AS rank_");
+    }
+    if let SortKey::Doc(path) = &plan.sort {
+        inner.sql.push_str(&format!(", json_extract(rd.doc, '{}') AS s_doc", json_path(path)));
     }
     for (i, s) in scored.into_iter().enumerate() {
         inner.sql.push_str(", ");
@@ -256,8 +260,9 @@ pub fn matches(plan: &Plan, viewer: &Viewer) -> (Frag, String) {
     inner.sql.push_str(" WHERE ");
     inner.push(filter);
 
-    let key = match plan.sort {
+    let key = match &plan.sort {
         SortKey::Relevance => "rank_".to_owned(),
+        SortKey::Doc(_) => "s_doc".to_owned(),
         SortKey::Column(c) => match c {
             Column::InBlock => "s_block",
             Column::IndexedAt => "s_indexed",
@@ -266,11 +271,12 @@ pub fn matches(plan: &Plan, viewer: &Viewer) -> (Frag, String) {
             Column::CreatorHandle => "s_handle",
             Column::Ver => "s_ver",
             Column::SchedDate => "s_sched",
+            Column::Name => "s_name",
             // not sort keys of the domain; sorted as missing
             _ => "NULL",
         }
         .to_owned(),
-        SortKey::Score(i) => format!("(c{i} * 1.0 / {})", plan.scores[i].n),
+        SortKey::Score(i) => format!("(c{i} * 1.0 / {})", plan.scores[*i].n),
         SortKey::MatchCount => "mc".into(),
         SortKey::FieldScore => format!(
             "(fs * 1.0 / {})",
@@ -402,8 +408,16 @@ mod tests {
         pl.match_count = Some(vec![Cond::TextContains("squ".into())]);
         pl.search = Some(TextSearch { terms: vec!["squ".into()], mode: MatchMode::And });
         pl.dedup_by_name = true;
-        for (sort, dir) in [(SortKey::Relevance, Dir::Asc), (SortKey::Score(0), Dir::Desc), (SortKey::FieldScore, Dir::Asc), (SortKey::MatchCount, Dir::Desc), (SortKey::Missing, Dir::Asc)] {
-            pl.sort = sort;
+        for (sort, dir) in [
+            (SortKey::Relevance, Dir::Asc),
+            (SortKey::Score(0), Dir::Desc),
+            (SortKey::FieldScore, Dir::Asc),
+            (SortKey::MatchCount, Dir::Desc),
+            (SortKey::Missing, Dir::Asc),
+            (SortKey::Column(Column::Name), Dir::Asc),
+            (SortKey::Doc(DocPath::root("data.exercise.exercise_type")), Dir::Desc),
+        ] {
+            pl.sort = sort.clone();
             pl.dir = dir;
             assert_eq!(count(&c, &pl, &Viewer::anonymous()), 1, "{sort:?}");
         }
