@@ -50,6 +50,8 @@ impl RunningServer {
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
         let addr = listener.local_addr()?;
+        let mut config = config;
+        config.http.listen = addr; // the port actually bound (`/config.js` tells it)
         let state = state::AppState::new(config)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(server::run(listener, state.clone(), async {

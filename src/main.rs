@@ -171,6 +171,8 @@ fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync
         }
         let listener = tokio::net::TcpListener::bind(cfg.http.listen).await?;
         let addr = listener.local_addr()?;
+        let mut cfg = cfg;
+        cfg.http.listen = addr;
         let state = oipd::state::AppState::new(cfg)?;
         if demo {
             println!("Demo ready. Try:");

@@ -46,6 +46,12 @@ pub struct AppState {
     pub web_root: PathBuf,
     /// Canonical generate-media dir, served under `/api/generate/media`.
     pub generate_root: PathBuf,
+    /// Canonical `--public-dir`, served at `/`, when it exists.
+    pub public_root: Option<PathBuf>,
+    /// Whether unknown page paths answer `index.html`.
+    pub spa_fallback: bool,
+    page_html_cc: HeaderValue,
+    page_cc: HeaderValue,
     pub connections: Arc<ConnectionLimit>,
     pub sampler: Arc<crate::memory::sampler::Sampler>,
     /// The diagnostics log's sender, when `MEMORY_DIAGNOSTICS_ENABLED=true`.
@@ -84,6 +90,14 @@ impl AppState {
         std::fs::create_dir_all(&gen).map_err(io("creating", &gen))?;
         let web_root = std::fs::canonicalize(&web).map_err(io("resolving", &web))?;
         let generate_root = std::fs::canonicalize(&gen).map_err(io("resolving", &gen))?;
+        // The public directory is optional: no directory, no pages (and no fallback).
+        let public_root = std::fs::canonicalize(config.public_dir()).ok().filter(|p| p.is_dir());
+        let has_index = public_root.as_ref().is_some_and(|p| p.join("index.html").is_file());
+        let spa_fallback = match config.pages.spa_fallback.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => has_index,
+        };
 
         let default_access = AccessLevel::parse(&config.media.default_media_access)
             .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.media.default_media_access)))?;
@@ -96,6 +110,8 @@ impl AppState {
         };
         let immutable_cc = hv("--immutable-cache-control", &config.http.immutable_cache_control)?;
         let other_cc = hv("--other-cache-control", &config.http.other_cache_control)?;
+        let page_html_cc = hv("--page-html-cache-control", &config.pages.page_html_cache_control)?;
+        let page_cc = hv("--page-cache-control", &config.pages.page_cache_control)?;
 
         let streams = StreamLimiter::new(
             FILE_STREAMS,
@@ -194,6 +210,10 @@ impl AppState {
             records,
             web_root,
             generate_root,
+            public_root,
+            spa_fallback,
+            page_html_cc,
+            page_cc,
             connections,
             sampler,
             diagnostics,
@@ -204,6 +224,15 @@ impl AppState {
             immutable_cc,
             other_cc,
         }))
+    }
+
+    /// `Cache-Control` for a page of the public directory: HTML is revalidated
+    /// every time, the rest cached briefly.
+    pub fn page_cache_control(&self, path: &std::path::Path) -> HeaderValue {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("html" | "htm") => self.page_html_cc.clone(),
+            _ => self.page_cc.clone(),
+        }
     }
 
     /// `Cache-Control` for a file on a static mount, by extension.

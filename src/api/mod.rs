@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod media;
+pub mod pages;
 pub mod records;
 pub mod static_media;
 pub mod test_routes;
@@ -32,6 +33,7 @@ pub fn router(state: SharedState) -> Router {
         Router::new()
     };
     Router::new()
+        .route("/config.js", any(pages::config_js))
         .route("/api/health", get(health::health))
         .route("/api/health/tasks", get(health::tasks))
         .route("/api/health/memory", get(health::memory))
@@ -70,7 +72,7 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             track_request,
         ))
-        .fallback(not_found)
+        .fallback(pages::fallback)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
@@ -225,6 +227,3 @@ fn cors(origins: &[crate::config::OriginRule]) -> Option<tower_http::cors::CorsL
     Some(layer)
 }
 
-async fn not_found() -> Response {
-    ApiError::NotFound("Not found").into_response()
-}

@@ -47,6 +47,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub demo: DemoConfig,
 
+    #[command(flatten)]
+    pub pages: PagesConfig,
+
     /// Outbound HTTP (one client for every service oipd calls).
     #[command(flatten)]
     pub clients: ClientConfig,
@@ -232,6 +235,33 @@ pub struct AuthConfig {
     pub metrics_require_admin: bool,
 }
 
+/// The original's web pages: the public directory, its fallback, `/config.js`.
+#[derive(Debug, Clone, Args)]
+pub struct PagesConfig {
+    /// Directory served at `/` (the original's `public/`). Default: `<data-dir>/public`.
+    #[arg(long, env = "OIPD_PUBLIC_DIR")]
+    pub public_dir: Option<PathBuf>,
+
+    /// Answer `index.html` for any other `GET` outside `/api/`, `/media/`,
+    /// `/gun-relay/` and `/config.js` (the original's `app.get('*')`): `auto` (when
+    /// the public directory has an `index.html`), `on` or `off`.
+    #[arg(long, env = "OIPD_SPA_FALLBACK", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub spa_fallback: String,
+
+    /// `Cache-Control` of HTML pages (revalidated with their ETag on every use).
+    #[arg(long, env = "OIPD_PAGE_HTML_CACHE_CONTROL", default_value = "no-cache")]
+    pub page_html_cache_control: String,
+
+    /// `Cache-Control` of the other files of the public directory.
+    #[arg(long, env = "OIPD_PAGE_CACHE_CONTROL", default_value = "public, max-age=300")]
+    pub page_cache_control: String,
+
+    /// The API base the pages are told in `/config.js` (`window.API_BASE_URL`);
+    /// empty: the pages call the origin they were loaded from.
+    #[arg(long, env = "PUBLIC_API_BASE_URL", default_value = "")]
+    pub public_api_base_url: String,
+}
+
 /// Demo data and test-only routes.
 #[derive(Debug, Clone, Args)]
 pub struct DemoConfig {
@@ -278,6 +308,10 @@ impl ServeConfig {
 
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    pub fn public_dir(&self) -> PathBuf {
+        self.pages.public_dir.clone().unwrap_or_else(|| self.data_dir.join("public"))
     }
 
     pub fn generate_dir(&self) -> PathBuf {

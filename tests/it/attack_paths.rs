@@ -230,3 +230,52 @@ fn resolved_paths_never_leave_the_root() {
     }
     assert_eq!(oipd::http::safe_path::resolve(&root, "a/ok.gif").unwrap(), root.join("a/ok.gif"));
 }
+
+/// The same corpus against the public directory at `/` (the original's pages),
+/// with its `index.html` fallback on and off: nothing above the directory, no
+/// dotfile and no symlink out is ever served; with the fallback a refused name
+/// may only ever answer the index page itself.
+#[tokio::test]
+async fn traversal_corpus_against_the_public_dir() {
+    for fallback in ["on", "off"] {
+        let t = TestServer::start_with(|c| c.pages.spa_fallback = fallback.into()).await;
+        let public = t.dir.path().join("data/public");
+        write_file(&public.join("ok.gif"), b"fine");
+        write_file(&public.join("fitnessally/ok.gif"), b"fine");
+        write_file(&public.join("index.html"), b"INDEX-PAGE");
+        write_file(&public.join(".env"), SECRET);
+        write_file(&public.join("fitnessally/.hidden.gif"), SECRET);
+        let secret = t.dir.path().join("secret.txt");
+        write_file(&secret, SECRET);
+        write_file(&t.dir.path().join("data/secret.txt"), SECRET);
+        std::os::unix::fs::symlink(&secret, public.join("link.gif")).unwrap();
+        std::os::unix::fs::symlink(t.dir.path(), public.join("linkdir")).unwrap();
+        // the public dir is found when the server starts: restart on the same data
+        let cfg_dir = t.dir.path().to_path_buf();
+        let t2 = TestServer::start_with(|c| {
+            c.data_dir = cfg_dir.join("data");
+            c.pages.spa_fallback = fallback.into();
+        })
+        .await;
+        let mut attacks = traversals("secret.txt");
+        attacks.extend(absolute_forms(secret.to_str().unwrap()));
+        let f = Fixture { t: t2, secret_abs: String::new() };
+        let mut refused = 0;
+        for a in &attacks {
+            if a.contains(' ') || a.contains('\r') || a.contains('\n') {
+                continue;
+            }
+            let url = format!("/{a}");
+            let r = f.t.get_raw_path(&url, "").await;
+            if r.status == 200 {
+                assert!(r.body == b"fine" || (fallback == "on" && r.body == b"INDEX-PAGE"), "{url:.200}: served {:.100}", String::from_utf8_lossy(&r.body));
+                continue;
+            }
+            check(&f, &url, &r);
+            refused += 1;
+        }
+        assert!(refused > 100, "fallback {fallback}: {refused} refused");
+        assert_eq!(f.t.get_raw_path("/ok.gif", "").await.body, b"fine");
+        drop(t);
+    }
+}

@@ -18,6 +18,7 @@ mod import;
 mod layers;
 mod media_api;
 mod memory;
+mod pages;
 mod parser_props;
 mod records_api;
 mod records_memory;
