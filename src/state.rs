@@ -99,6 +99,9 @@ impl AppState {
             _ => has_index,
         };
 
+        if !crate::media::webcopy::valid_name(&config.media.web_setup_dir) {
+            return Err(StartError::Config(format!("COMPOSE_PROJECT_NAME / --web-setup-dir {:?} must be one plain directory name", config.media.web_setup_dir)));
+        }
         let default_access = AccessLevel::parse(&config.media.default_media_access)
             .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.media.default_media_access)))?;
         let media_dir = config.media_dir();

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 404 with the route's own wording.
     #[error("{0}")]
     NotFound(&'static str),
+    /// 409: the request conflicts with what is stored (e.g. a name taken by other bytes).
+    #[error("{0}")]
+    Conflict(String),
     /// 405, with the methods the resource does allow.
     #[error("Method not allowed")]
     MethodNotAllowed { allow: &'static str },
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::InvalidToken | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -92,3 +92,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
             .map_err(|e| ApiError::BadRequest(format!("Invalid path: {}", e.body_text())))
     }
 }
+
+/// The request body, at most `limit` bytes (→ 413 past it).
+pub async fn body_bytes(req: axum::extract::Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::TooLarge(format!("Request body over {limit} bytes")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("Could not read the request body: {e}"))),
+    }
+}

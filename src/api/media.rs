@@ -159,6 +159,124 @@ pub async fn get(
     Ok(resp)
 }
 
+/// Bound: bytes of a JSON body of the media flows (createRecord, web-setup).
+const MAX_FLOW_BODY: usize = 64 * 1024;
+
+/// The caller's own item, or 404 — for a missing item and for someone else's
+/// alike (the original answered 403 for the latter, telling it exists).
+async fn owned(st: &SharedState, media_id: &str, user: &User) -> ApiResult<StoredMedia> {
+    const MISSING: &str = "Media file not found. Upload file first.";
+    let item = match find(st, media_id).await {
+        Err(ApiError::NotFound(_)) => return Err(ApiError::NotFound(MISSING)),
+        other => other?,
+    };
+    let owner = item.manifest.as_ref().and_then(|m| m.user_public_key.as_deref());
+    match (owner, user.public_key()) {
+        (Some(o), Some(k)) if o == k => Ok(item),
+        _ => Err(ApiError::NotFound(MISSING)),
+    }
+}
+
+fn json_object(body: &[u8]) -> ApiResult<serde_json::Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::BadRequest("The body must be a JSON object".into())),
+        Err(e) => Err(ApiError::BadRequest(format!("Invalid JSON body: {e}"))),
+    }
+}
+
+/// `POST /api/media/createRecord`: an image, video or audio record (private GUN
+/// record, `localId` `media_<mediaId>`) describing media the caller uploaded, in
+/// the original's shape.
+pub async fn create_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+    let key = extract::writer_key(&user)?.to_owned();
+    let b = json_object(&extract::body_bytes(req, MAX_FLOW_BODY).await?)?;
+    let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let (Some(media_id), Some(record_type)) = (text("mediaId"), text("recordType")) else {
+        return Err(ApiError::BadRequest("mediaId and recordType are required".into()));
+    };
+    if !["image", "video", "audio"].contains(&record_type) {
+        return Err(ApiError::BadRequest("recordType must be image, video, or audio".into()));
+    }
+    let item = owned(&st, media_id, &user).await?;
+    let m = item.manifest.as_ref();
+    let original_name = m.map(|m| m.original_name.clone()).unwrap_or_default();
+    let mime = m.map(|m| m.mime_type.clone()).unwrap_or_else(|| "application/octet-stream".into());
+    let info = b.get("basicInfo").and_then(Value::as_object).cloned().unwrap_or_default();
+    let ac_in = b.get("accessControl").and_then(Value::as_object).cloned().unwrap_or_default();
+    let num = |k: &str| b.get(k).and_then(Value::as_f64).filter(|n| n.is_finite() && *n >= 0.0).unwrap_or(0.0);
+    let type_title = format!("{}{}", record_type[..1].to_uppercase(), &record_type[1..]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let basic = json!({
+        "name": info.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned).unwrap_or_else(|| original_name.clone()),
+        "description": info.get("description").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+            .unwrap_or_else(|| format!("{type_title} file: {original_name}")),
+        "language": info.get("language").and_then(Value::as_str).unwrap_or("en"),
+        "date": now,
+        "nsfw": info.get("nsfw").and_then(Value::as_bool).unwrap_or(false),
+        "tagItems": info.get("tagItems").filter(|t| t.is_array()).cloned().unwrap_or_else(|| json!([])),
+    });
+    let level = ac_in.get("access_level").and_then(Value::as_str).map(str::to_owned)
+        .or_else(|| m.and_then(|m| m.access_level.clone()))
+        .unwrap_or_else(|| "private".into());
+    let mut access = json!({"access_level": level, "owner_public_key": key});
+    if level == "organization" {
+        if let Some(s) = ac_in.get("shared_with") {
+            access["shared_with"] = s.clone();
+        }
+    }
+    let size = item.size;
+    let section = match record_type {
+        "image" => json!({"bittorrentAddress": "", "filename": original_name, "width": num("width"), "height": num("height"), "size": size, "contentType": mime}),
+        "video" => json!({"bittorrentAddress": "", "filename": original_name, "width": num("width"), "height": num("height"), "size": size, "duration": num("duration"), "contentType": mime, "thumbnails": []}),
+        _ => json!({"bittorrentAddress": "", "filename": original_name, "size": size, "duration": num("duration"), "contentType": mime}),
+    };
+    let record = json!({"basic": basic, record_type: section, "accessControl": access});
+    let media_id = media_id.to_ascii_lowercase();
+    let query = format!("storage=gun&recordType={record_type}&localId=media_{media_id}");
+    let body = serde_json::to_vec(&record).map_err(ApiError::internal)?;
+    let out = st.records.new_record(&key, &query, &body).await?;
+    Ok(Json(json!({
+        "success": true,
+        "did": out["did"],
+        "recordType": record_type,
+        "mediaId": media_id,
+        "storage": "gun",
+        "encrypted": out["encrypted"],
+        "message": format!("{type_title} record created successfully"),
+    })))
+}
+
+/// `POST /api/media/web-setup`: a copy of the caller's media under the static web
+/// root, served at `/media/<COMPOSE_PROJECT_NAME>/<filename>`; answers its `webUrl`.
+pub async fn web_setup(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+    use crate::media::webcopy::{self, WebCopyError};
+    extract::writer_key(&user)?;
+    let headers = req.headers().clone();
+    let b = json_object(&extract::body_bytes(req, MAX_FLOW_BODY).await?)?;
+    let text = |k: &str| b.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let (Some(media_id), Some(filename)) = (text("mediaId"), text("filename")) else {
+        return Err(ApiError::BadRequest("mediaId and filename are required".into()));
+    };
+    if !webcopy::valid_name(filename) {
+        return Err(ApiError::BadRequest(WebCopyError::BadName.to_string()));
+    }
+    let item = owned(&st, media_id, &user).await?;
+    let project = &st.config.media.web_setup_dir;
+    webcopy::copy_to(item, &media_id.to_ascii_lowercase(), &st.web_root.join(project), filename).await.map_err(|e| match e {
+        WebCopyError::BadName => ApiError::BadRequest(e.to_string()),
+        WebCopyError::Conflict => ApiError::Conflict("A different file already has that name under /media; choose another filename".into()),
+        WebCopyError::NoSpace => ApiError::InsufficientStorage,
+        WebCopyError::Io(e) => ApiError::Internal(e.to_string()),
+    })?;
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    /// What a path segment may not carry literally (RFC 3986 pchar).
+    const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'[').add(b']').add(b'\\').add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+    let seg = |s: &str| utf8_percent_encode(s, SEGMENT).to_string();
+    let web_url = format!("{}/media/{}/{}", origin(&headers), seg(project), seg(filename));
+    Ok(Json(json!({"success": true, "webUrl": web_url, "filename": filename, "message": "Web access setup successfully"})))
+}
+
 /// Media types a browser renders without running anything.
 fn is_inert_media_type(ct: &str) -> bool {
     let t = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();

@@ -63,7 +63,19 @@ pub fn router(state: SharedState) -> Router {
             post(records::delete_record)
                 .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
         )
+        .route(
+            "/api/records/clear-cache",
+            post(records::clear_cache).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
         .route("/api/templates", get(records::templates))
+        .route(
+            "/api/media/createRecord",
+            post(media::create_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/media/web-setup",
+            post(media::web_setup).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
         .merge(test_routes)

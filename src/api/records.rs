@@ -2,7 +2,6 @@
 //! [`crate::records::service`]. Auth is optional on reads (a bad or missing token
 //! is anonymous, as the original) and required on writes.
 
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -107,27 +106,19 @@ pub async fn templates(State(st): State<SharedState>, req: Request) -> ApiResult
 pub async fn new_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
     let key = extract::writer_key(&user)?.to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let body = body_bytes(req, crate::oip::model::MAX_RECORD_BYTES).await?;
+    let body = extract::body_bytes(req, crate::oip::model::MAX_RECORD_BYTES).await?;
     Ok(Json(st.records.new_record(&key, &query, &body).await?))
 }
 
 pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
     let key = extract::writer_key(&user)?.to_owned();
-    let body = body_bytes(req, MAX_DELETE_BODY).await?;
+    let body = extract::body_bytes(req, MAX_DELETE_BODY).await?;
     Ok(Json(st.records.delete_record(&key, &body).await?))
+}
+
+pub async fn clear_cache(State(st): State<SharedState>) -> Json<Value> {
+    Json(st.records.clear_cache())
 }
 
 /// Bound: bytes of a deleteRecord body.
 const MAX_DELETE_BODY: usize = 64 * 1024;
-
-/// The request body, at most `limit` bytes (→ 413 past it).
-async fn body_bytes(req: Request, limit: usize) -> ApiResult<Bytes> {
-    use http_body_util::BodyExt;
-    match http_body_util::Limited::new(req.into_body(), limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::TooLarge(format!("Request body over {limit} bytes")))
-        }
-        Err(e) => Err(ApiError::BadRequest(format!("Could not read the request body: {e}"))),
-    }
-}

@@ -156,6 +156,11 @@ pub struct MediaConfig {
     /// Access level for content-addressed media that has no manifest (old data dirs).
     #[arg(long, env = "OIPD_DEFAULT_MEDIA_ACCESS", default_value = "private")]
     pub default_media_access: String,
+
+    /// Directory under `<data-dir>/media/web/` that `POST /api/media/web-setup`
+    /// copies media into (served at `/media/<it>/<file>`; the original's variable).
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = "oip-arweave-indexer")]
+    pub web_setup_dir: String,
 }
 
 /// Records answers: resolution depth and its bounds, renders at once.

@@ -9,6 +9,7 @@ pub mod fs;
 pub mod item;
 pub mod manifest;
 pub mod store;
+pub mod webcopy;
 
 pub use item::{Ingested, MediaId, NewMedia, StoredMedia, UploadError};
 pub use manifest::{AccessLevel, Manifest};

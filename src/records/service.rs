@@ -53,6 +53,9 @@ pub struct RecordsService {
     pub max_depth: u32,
 }
 
+/// Bound: bytes of a `localId` (the original's media records use `media_<sha256>`, 70).
+pub const MAX_LOCAL_ID: usize = 128;
+
 /// A parsed `GET /api/records` query.
 pub struct ListQuery {
     pub q: query::RecordQuery,
@@ -257,7 +260,7 @@ impl RecordsService {
             other => return Err(RecordsError::BadRequest(format!("Unknown storage {other:?}: expected gun or arweave"))),
         }
         let local_id = match get("localId").or(body_local_id) {
-            Some(l) if l.len() <= 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => l,
+            Some(l) if l.len() <= MAX_LOCAL_ID && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => l,
             Some(l) => return Err(RecordsError::BadRequest(format!("Invalid localId {l:?}"))),
             None => {
                 let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
@@ -286,6 +289,16 @@ impl RecordsService {
         let indexed = IndexedRecord::from_value(&doc)?;
         self.store.upsert(vec![indexed]).await?;
         Ok(json!({"recordToIndex": doc, "storage": "gun", "did": did, "soul": soul, "encrypted": false}))
+    }
+
+    /// `POST /api/records/clear-cache`: the original's answer. oipd keeps no
+    /// records cache (every answer is read from the store), so nothing is cleared.
+    pub fn clear_cache(&self) -> Value {
+        json!({
+            "status": "success",
+            "message": "oipd keeps no records cache: every answer is read from the store, so there was nothing to clear",
+            "timestamp": crate::civil::iso_now(),
+        })
     }
 
     /// `POST /api/records/deleteRecord` for `user_key`.

@@ -17,6 +17,7 @@ mod faults;
 mod import;
 mod layers;
 mod media_api;
+mod media_flows;
 mod memory;
 mod pages;
 mod parser_props;
