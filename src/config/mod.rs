@@ -508,4 +508,22 @@ mod readme_tests {
             assert!(flags.contains(&r[0].to_owned()), "README lists {} but `oipd serve` has no such flag", r[0]);
         }
     }
+
+    /// The README's one setting that reproduces the original's CORS allow-list parses
+    /// and admits what the original admitted, and nothing else.
+    #[test]
+    fn readme_cors_setting_reproduces_the_original() {
+        let readme = include_str!("../../README.md");
+        let value = readme.split("OIPD_CORS_ORIGINS='").nth(1).and_then(|r| r.split('\'').next()).expect("the setting in the README");
+        let mut cfg = ServeConfig::with_data_dir("/tmp/x");
+        cfg.http.cors_origins = value.to_owned();
+        let rules = cfg.cors_rules().unwrap();
+        let ok = |o: &str| rules.iter().any(|r| r.matches(o));
+        for o in ["chrome-extension://abcdef", "moz-extension://x", "safari-web-extension://y", "http://localhost:3005", "https://app.fitnessally.io", "https://api.oip.onl", "https://lyra.ninja"] {
+            assert!(ok(o), "{o}");
+        }
+        for o in ["https://evil.example", "http://localhost:9999", "https://app.fitnessally.io.evil.net", "http://app.fitnessally.io"] {
+            assert!(!ok(o), "{o}");
+        }
+    }
 }
