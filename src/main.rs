@@ -124,7 +124,7 @@ fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Resul
     let store = oipd::store::backends::open_dir(&data_dir)?;
     let handle = rt.handle().clone();
     let summary = rt.block_on(rt.spawn_blocking(move || {
-        oipd::records::import::import_files(&*store, &handle, &files, true)
+        oipd::records::import::import_files(&store, &handle, &files, true)
     }))??;
     print!("{summary}");
     Ok(())
@@ -152,7 +152,7 @@ async fn seed_demo(cfg: &ServeConfig) -> Result<(), Box<dyn std::error::Error + 
     std::fs::create_dir_all(&web)?;
     tokio::task::spawn_blocking(move || oipd::demo::ensure_demo_gifs(&web)).await??;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let store = oipd::store::backends::open(&cfg.store_url()?, oipd::store::sqlite::READ_BUDGET)?;
+    let store = oipd::store::backends::open(&cfg.store_url()?, oipd::store::sqlite::READ_BUDGET)?.records;
     let bar = indicatif::ProgressBar::new_spinner();
     let n = oipd::records::demo::seed_if_empty(&*store, cfg.demo.demo_scale, |n| bar.set_message(format!("seeding demo records: {n}"))).await?;
     bar.finish_and_clear();

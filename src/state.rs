@@ -42,6 +42,8 @@ pub struct AppState {
     pub files: Arc<FileServer>,
     pub media: MediaStore,
     pub records: Arc<RecordsService>,
+    /// Every store over the configured backend (records, accounts).
+    pub stores: crate::store::backends::Stores,
     /// Canonical `<data-dir>/media/web`, served under `/media`.
     pub web_root: PathBuf,
     /// Canonical generate-media dir, served under `/api/generate/media`.
@@ -129,11 +131,11 @@ impl AppState {
             config.http.max_ranges,
         ));
         let store_url = config.store_url().map_err(|e| StartError::Config(e.to_string()))?;
-        let store = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.store.query_timeout_ms.max(1))).map_err(|e| {
+        let stores = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.store.query_timeout_ms.max(1))).map_err(|e| {
             StartError::Io(format!("opening the record store {}", store_url.describe()), std::io::Error::other(e.to_string()))
         })?;
         let records = Arc::new(RecordsService::new(
-            store,
+            stores.records.clone(),
             StreamLimiter::new(
                 RECORD_STREAMS,
                 config.records.max_record_streams,
@@ -211,6 +213,7 @@ impl AppState {
             files,
             media,
             records,
+            stores,
             web_root,
             generate_root,
             public_root,

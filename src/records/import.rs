@@ -2,7 +2,9 @@
 //! a JSON array of documents, NDJSON, an Elasticsearch `_search` response
 //! (`hits.hits[]._source`) or an elasticdump NDJSON export (`{_index, _id,
 //! _source}` per line). Records are upserted by DID (idempotent: re-importing
-//! changes nothing), templates likewise; anything else is skipped with its reason
+//! changes nothing), templates likewise, and the original's `users` index (its
+//! accounts, passwords and sealed keys as they are) by email; anything else is
+//! skipped with its reason
 //! and position. Each batch is one transaction, so a bad document never leaves a
 //! partial record and never stops the rest.
 //!
@@ -20,6 +22,8 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::oip::model::{IndexedRecord, IndexedTemplate, MAX_RECORD_BYTES};
+use crate::store::backends::Stores;
+use crate::store::users::{email_key, UserDoc, UserStore, MAX_USER_BYTES};
 use crate::store::{RecordStore, StoreError, Upserted};
 
 /// Bound: documents per transaction (and held in memory at once).
@@ -35,6 +39,8 @@ pub struct ImportSummary {
     pub updated: u64,
     pub unchanged: u64,
     pub templates: u64,
+    /// Accounts (the original's `users` index), upserted by email.
+    pub users: u64,
     pub skipped: u64,
     /// `file:position: reason`, the first [`MAX_LISTED_SKIPS`].
     pub skips: Vec<String>,
@@ -44,8 +50,8 @@ impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "imported {} new, updated {}, unchanged {}, templates {}, skipped {}",
-            self.imported, self.updated, self.unchanged, self.templates, self.skipped
+            "imported {} new, updated {}, unchanged {}, templates {}, users {}, skipped {}",
+            self.imported, self.updated, self.unchanged, self.templates, self.users, self.skipped
         )?;
         for s in &self.skips {
             writeln!(f, "  skipped {s}")?;
@@ -70,15 +76,18 @@ pub enum ImportError {
 enum Doc {
     Record(IndexedRecord),
     Template(IndexedTemplate),
+    User(UserDoc),
 }
 
 struct Importer<'a> {
     store: &'a dyn RecordStore,
+    user_store: &'a dyn UserStore,
     /// Import is synchronous code (parsing, files); store calls run on this runtime.
     rt: &'a tokio::runtime::Handle,
     summary: ImportSummary,
     records: Vec<(String, IndexedRecord)>,
     templates: Vec<IndexedTemplate>,
+    users: Vec<UserDoc>,
     file: String,
 }
 
@@ -92,15 +101,18 @@ impl Importer<'_> {
 
     /// Classify one document (unwrapping `_source`) and queue it.
     fn add(&mut self, pos: String, v: Value) -> Result<(), ImportError> {
-        let (index, doc) = match v {
+        let (index, id, doc) = match v {
             Value::Object(mut m) if m.contains_key("_source") => {
                 let index = m.get("_index").and_then(Value::as_str).map(str::to_owned);
-                (index, m.remove("_source").unwrap_or(Value::Null))
+                let id = m.get("_id").and_then(Value::as_str).map(str::to_owned);
+                (index, id, m.remove("_source").unwrap_or(Value::Null))
             }
-            other => (None, other),
+            other => (None, None, other),
         };
         let parsed = match index.as_deref() {
             Some("templates") => IndexedTemplate::from_value(&doc).map(Doc::Template).ok_or_else(|| "not a template".to_string()),
+            Some("users") => user_doc(id, doc).map(Doc::User),
+            None if looks_like_user(&doc) => user_doc(id, doc).map(Doc::User),
             Some(i) if i != "records" => Err(format!("documents of index {i:?} are not imported")),
             _ => match IndexedRecord::from_value(&doc) {
                 Ok(r) => Ok(Doc::Record(r)),
@@ -110,9 +122,10 @@ impl Importer<'_> {
         match parsed {
             Ok(Doc::Record(r)) => self.records.push((pos, r)),
             Ok(Doc::Template(t)) => self.templates.push(t),
+            Ok(Doc::User(u)) => self.users.push(u),
             Err(reason) => self.skip(&pos, reason),
         }
-        if self.records.len() + self.templates.len() >= BATCH {
+        if self.records.len() + self.templates.len() + self.users.len() >= BATCH {
             self.flush()?;
         }
         Ok(())
@@ -133,8 +146,39 @@ impl Importer<'_> {
             let batch: Vec<IndexedTemplate> = std::mem::take(&mut self.templates);
             self.summary.templates += self.rt.block_on(self.store.upsert_templates(batch))?.len() as u64;
         }
+        if !self.users.is_empty() {
+            let batch: Vec<UserDoc> = std::mem::take(&mut self.users);
+            self.summary.users += self.rt.block_on(self.user_store.upsert_users(batch))?.len() as u64;
+        }
         Ok(())
     }
+}
+
+/// A document of the original's `users` index: no record sections, an email and
+/// a password hash or key.
+fn looks_like_user(doc: &Value) -> bool {
+    doc.get("oip").is_none()
+        && doc.get("data").is_none()
+        && doc.get("email").is_some_and(Value::is_string)
+        && (doc.get("passwordHash").is_some() || doc.get("publicKey").is_some())
+}
+
+/// An account from the original's export: its `_id` stays its `userId` (tokens
+/// the original issued name it); without one, an id derived from the email.
+fn user_doc(id: Option<String>, doc: Value) -> Result<UserDoc, String> {
+    let Value::Object(doc) = doc else { return Err("a user document must be an object".into()) };
+    let email = doc.get("email").and_then(Value::as_str).map(str::trim).filter(|e| e.contains('@')).ok_or("a user needs an email")?;
+    if serde_json::to_vec(&doc).map_or(usize::MAX, |v| v.len()) > MAX_USER_BYTES {
+        return Err(format!("user document over {MAX_USER_BYTES} bytes"));
+    }
+    let id = match id.or_else(|| doc.get("userId").and_then(Value::as_str).map(str::to_owned)) {
+        Some(i) if !i.is_empty() && i.len() <= 128 => i,
+        _ => {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(email_key(email).as_bytes()))[..20].to_owned()
+        }
+    };
+    Ok(UserDoc { id, doc })
 }
 
 /// Counts bytes read, for the progress bar.
@@ -155,7 +199,7 @@ impl<R: Read> Read for Counting<R> {
 /// may block: a plain thread or `spawn_blocking`). `progress` draws a bar on
 /// stderr (hidden when it is not a terminal).
 pub fn import_files(
-    store: &dyn RecordStore,
+    stores: &Stores,
     rt: &tokio::runtime::Handle,
     files: &[PathBuf],
     progress: bool,
@@ -166,7 +210,17 @@ pub fn import_files(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut imp = Importer { store, rt, summary: ImportSummary::default(), records: Vec::new(), templates: Vec::new(), file: String::new() };
+    let store = &*stores.records;
+    let mut imp = Importer {
+        store,
+        user_store: &*stores.users,
+        rt,
+        summary: ImportSummary::default(),
+        records: Vec::new(),
+        templates: Vec::new(),
+        users: Vec::new(),
+        file: String::new(),
+    };
     let mut done = 0u64;
     for path in files {
         imp.file = path.display().to_string();

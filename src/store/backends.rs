@@ -8,7 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sqlite::{SqliteStore, READ_BUDGET};
+use super::users::UserStore;
 use super::{RecordStore, StoreError};
+
+/// Every store of the node, over one backend: records and accounts.
+#[derive(Clone)]
+pub struct Stores {
+    pub records: Arc<dyn RecordStore>,
+    pub users: Arc<dyn UserStore>,
+}
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,24 +58,22 @@ impl StoreUrl {
     }
 }
 
-/// Open (creating and migrating) the store at `url`; `read_budget` is the time one
+/// Open (creating and migrating) the stores at `url`; `read_budget` is the time one
 /// read may take before it is interrupted.
-pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Arc<dyn RecordStore>, StoreError> {
+pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Stores, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
             }
-            Ok(Arc::new(
-                SqliteStore::open(path)?.with_read_budget(read_budget),
-            ))
+            let s = Arc::new(SqliteStore::open(path)?.with_read_budget(read_budget));
+            Ok(Stores { records: s.clone(), users: s })
         }
     }
 }
 
-/// The default store of a data directory, with the default read budget (tools, tests).
-pub fn open_dir(data_dir: &Path) -> Result<Arc<dyn RecordStore>, StoreError> {
+/// The default stores of a data directory, with the default read budget (tools, tests).
+pub fn open_dir(data_dir: &Path) -> Result<Stores, StoreError> {
     open(&StoreUrl::default_for(data_dir), READ_BUDGET)
 }
 

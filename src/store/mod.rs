@@ -16,6 +16,7 @@
 
 pub mod backends;
 pub mod sqlite;
+pub mod users;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;

@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::*;
-use std::sync::Arc;
 
 use oipd::records::import::{import_files, ImportError, ImportSummary};
-use oipd::store::RecordStore;
 use serde_json::{json, Value};
 
 fn rec(i: u32) -> Value {
@@ -17,20 +15,20 @@ fn rec(i: u32) -> Value {
 /// A store on its own runtime, as `oipd import` uses it.
 struct Store {
     rt: tokio::runtime::Runtime,
-    store: Arc<dyn RecordStore>,
+    stores: oipd::store::backends::Stores,
 }
 
 impl Store {
     fn open(dir: &Path) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let store = crate::common::open_store(dir);
-        Store { rt, store }
+        let stores = crate::common::open_stores(dir);
+        Store { rt, stores }
     }
     fn import(&self, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {
-        import_files(&*self.store, self.rt.handle(), files, false)
+        import_files(&self.stores, self.rt.handle(), files, false)
     }
     fn count(&self) -> u64 {
-        self.rt.block_on(self.store.count_all()).unwrap()
+        self.rt.block_on(self.stores.records.count_all()).unwrap()
     }
 }
 

@@ -528,9 +528,9 @@ async fn templates_endpoint() {
             json!({"_index": "templates", "_id": "did:arweave:T2", "_source": {"data": {"TxId": "T2", "template": "recipe", "fieldsInTemplate": {}}, "oip": {"did": "did:arweave:T2", "inArweaveBlock": 20}}}),
         ];
         std::fs::write(&f, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
-        let store = t.server.state.records.store.clone();
+        let stores = t.server.state.stores.clone();
         let s = tokio::task::spawn_blocking(move || {
-            oipd::records::import::import_files(&*store, &tokio::runtime::Handle::current(), &[f], false)
+            oipd::records::import::import_files(&stores, &tokio::runtime::Handle::current(), &[f], false)
         })
         .await
         .unwrap()

@@ -25,6 +25,7 @@ pub mod schema;
 pub mod sql;
 pub mod store;
 pub mod translate;
+pub mod users;
 pub mod write;
 
 pub use conn::{SqliteStore, FETCH_CHUNK, READERS, READER_WAIT, READ_BUDGET};

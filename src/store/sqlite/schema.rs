@@ -59,6 +59,14 @@ pub const MIGRATIONS: &[&str] = &[
         did TEXT PRIMARY KEY, name TEXT, in_block INTEGER, creator_address TEXT, doc TEXT NOT NULL
     );
     "#,
+    // 2: user accounts (the original's `users` index), unique by lowercased email
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email_key TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn configure(c: &Connection) -> rusqlite::Result<()> {

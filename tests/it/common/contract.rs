@@ -10,7 +10,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use oipd::store::backends::StoreUrl;
+use oipd::store::backends::{Stores, StoreUrl};
 use oipd::store::RecordStore;
 
 /// A record-store backend under test.
@@ -60,13 +60,18 @@ where
     }
 }
 
-/// The current backend's store for a data directory.
-pub fn open_store(data_dir: &Path) -> Arc<dyn RecordStore> {
-    open_store_on(current_backend(), data_dir)
+/// The current backend's stores for a data directory.
+pub fn open_stores(data_dir: &Path) -> Stores {
+    open_stores_on(current_backend(), data_dir)
 }
 
-/// `backend`'s store for a data directory.
+/// `backend`'s record store for a data directory.
 pub fn open_store_on(backend: &Backend, data_dir: &Path) -> Arc<dyn RecordStore> {
+    open_stores_on(backend, data_dir).records
+}
+
+/// `backend`'s stores for a data directory.
+pub fn open_stores_on(backend: &Backend, data_dir: &Path) -> Stores {
     let url = match (backend.url)(data_dir) {
         Some(u) => StoreUrl::parse(&u).unwrap(),
         None => StoreUrl::default_for(data_dir),
