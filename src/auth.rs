@@ -24,6 +24,11 @@ pub struct Claims {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Present (true) only on admins' tokens, as the original's login omitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_admin: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -53,6 +53,20 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Grant (or with --revoke, take away) administrator rights of an account:
+    /// the admin routes of `/api/user/admin/*` and admin password resets.
+    Admin {
+        #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        /// The record store (default: the data dir's SQLite file).
+        #[arg(long, env = "OIPD_STORE")]
+        store: Option<String>,
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Write a deterministic corpus of animated GIFs (0.5–2 MB) for benchmarks.
     #[command(hide = true)]
     Corpus {
@@ -99,6 +113,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Admin { data_dir, store, email, revoke } => match admin(data_dir, store, &email, !revoke) {
+            Ok(()) => {
+                println!("{email}: administrator {}", if revoke { "rights revoked" } else { "rights granted" });
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("oipd admin: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Corpus { dir, count } => match corpus(&dir, count) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -128,6 +152,21 @@ fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Resul
     }))??;
     print!("{summary}");
     Ok(())
+}
+
+fn admin(data_dir: std::path::PathBuf, store: Option<String>, email: &str, grant: bool) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let url = match store {
+        Some(s) => oipd::store::backends::StoreUrl::parse(&s)?,
+        None => oipd::store::backends::StoreUrl::default_for(&data_dir),
+    };
+    let rt = oipd::runtime()?;
+    rt.block_on(async {
+        let stores = oipd::store::backends::open(&url, oipd::store::sqlite::READ_BUDGET)?;
+        let mut user = stores.users.user_by_email(email).await?.ok_or("no account with that email")?;
+        user.set("isAdmin", grant);
+        stores.users.update_user(&user).await?;
+        Ok(())
+    })
 }
 
 fn corpus(dir: &std::path::Path, count: u32) -> std::io::Result<()> {

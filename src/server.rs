@@ -37,7 +37,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::limits::connections::OpenConnection;
+use crate::limits::connections::{OpenConnection, PeerAddr};
 use crate::state::SharedState;
 
 /// Pause after an accept error (EMFILE and the like) before trying again.
@@ -60,7 +60,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
             p = state.connections.reserve() => match p { Some(p) => p, None => break },
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -74,7 +74,9 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let _ = stream.set_nodelay(true);
         let open: OpenConnection = permit.open();
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // who is on the other end of the socket (login limits key by it)
+            req.extensions_mut().insert(PeerAddr(peer));
             app.clone().oneshot(req)
         });
         let activity = Activity::new();

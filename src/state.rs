@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
+use crate::accounts::limiter::{LoginLimiter, LoginLimits};
+use crate::accounts::service::AccountsService;
 use crate::auth::Auth;
 use crate::clients::OutboundClient;
 use crate::memory::watch::MemoryWatch;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub records: Arc<RecordsService>,
     /// Every store over the configured backend (records, accounts).
     pub stores: crate::store::backends::Stores,
+    /// Accounts: registration, login (limited), keys, calendar tokens.
+    pub accounts: Arc<AccountsService>,
     /// Canonical `<data-dir>/media/web`, served under `/media`.
     pub web_root: PathBuf,
     /// Canonical generate-media dir, served under `/api/generate/media`.
@@ -159,6 +163,21 @@ impl AppState {
         bounds.register(records.clone());
         bounds.register(connections.clone());
 
+        let auth = Arc::new(Auth::new(config.auth.jwt_secret.as_deref()));
+        let login_limits = LoginLimits {
+            per_address_failures: config.auth.login_address_failures.max(1),
+            per_account_failures: config.auth.login_account_failures.max(1),
+            window: Duration::from_secs(config.auth.login_window_secs.max(1)),
+            ..LoginLimits::default()
+        };
+        let accounts = Arc::new(AccountsService::new(
+            stores.users.clone(),
+            auth.clone(),
+            LoginLimiter::new(login_limits),
+            config.http.retry_after_secs,
+            config.auth.registration_limit,
+        ));
+        bounds.register(accounts.clone());
         if config.auth.jwt_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("JWT_SECRET is not set: no token will validate, uploads are disabled");
         }
@@ -206,7 +225,8 @@ impl AppState {
             })
             .map_err(spawn_error)?;
         Ok(Arc::new(AppState {
-            auth: Arc::new(Auth::new(config.auth.jwt_secret.as_deref())),
+            auth,
+            accounts,
             immutable_exts: config.immutable_extension_list(),
             config,
             cors_rules,

@@ -1,8 +1,9 @@
 //! Request extractors and small checks every handler shares: the caller's identity
 //! from `Authorization: Bearer` ([`RequiredUser`]: no token → 401 `No token
 //! provided`, bad token → 403 `Invalid token`; [`MaybeUser`]: a bad or missing
-//! token is anonymous), path parameters refused as JSON, the method rule, and the
-//! key a write is owned by.
+//! token is anonymous; a revoked or replaced calendar token is no token), path
+//! parameters refused as JSON, the method rule, the key a write is owned by, and
+//! bounded request bodies.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -13,13 +14,27 @@ use crate::auth::User;
 use crate::state::SharedState;
 
 /// The bearer token of a request, if any.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// A verified token, unless it is a calendar token that was revoked or replaced.
+async fn verified(state: &SharedState, token: &str) -> Option<User> {
+    let user = state.auth.verify(token)?;
+    if user.is_calendar_only() {
+        match state.accounts.calendar_token_current(user.claims.user_id.as_deref(), token).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                // fail closed: an unreadable store must not revive a revoked token
+                tracing::warn!(error = %e, "could not check a calendar token against its account");
+                return None;
+            }
+        }
+    }
+    Some(user)
 }
 
 /// A route that requires a valid token.
@@ -32,23 +47,19 @@ impl FromRequestParts<SharedState> for RequiredUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let auth = &state.auth;
-        let token = bearer(parts).ok_or(ApiError::NoToken)?;
-        auth.verify(token)
-            .map(RequiredUser)
-            .ok_or(ApiError::InvalidToken)
+        let token = bearer(&parts.headers).ok_or(ApiError::NoToken)?;
+        verified(state, token).await.map(RequiredUser).ok_or(ApiError::InvalidToken)
     }
 }
 
 impl FromRequestParts<SharedState> for MaybeUser {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &SharedState,
-    ) -> Result<Self, Self::Rejection> {
-        let auth = &state.auth;
-        Ok(MaybeUser(bearer(parts).and_then(|t| auth.verify(t))))
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUser(match bearer(&parts.headers) {
+            Some(t) => verified(state, t).await,
+            None => None,
+        }))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod pages;
 pub mod records;
 pub mod static_media;
 pub mod test_routes;
+pub mod users;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -50,6 +51,44 @@ pub fn router(state: SharedState) -> Router {
             post(media::upload)
                 .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } })
                 .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/api/user/register",
+            post(users::register).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/login",
+            post(users::login).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route("/api/user/mnemonic", get(users::mnemonic).post(users::mnemonic))
+        .route(
+            "/api/user/import-wallet",
+            post(users::import_wallet).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/reset-password",
+            post(users::reset_password).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route("/api/user/admin/users", get(users::admin_users))
+        .route(
+            "/api/user/admin/update-status",
+            post(users::admin_update_status).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/generate-calendar-jwt",
+            post(users::generate_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/generate-calendar-token",
+            post(users::generate_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/revoke-calendar-jwt",
+            post(users::revoke_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
+        )
+        .route(
+            "/api/user/revoke-calendar-token",
+            post(users::revoke_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
         )
         .route("/api/records", any(records::list))
         .route("/api/records/recordTypes", get(records::record_types))
@@ -164,10 +203,12 @@ async fn track_request(
     let kind = format!("{} {}", req.method(), template);
     let route = track::route_id(&kind);
     // With the diagnostics log on, remember what GROWTH lines need.
+    // (account requests may carry a password in the query: never logged)
+    let query = if req.uri().path().starts_with("/api/user/") { None } else { req.uri().query().map(str::to_owned) };
     let diag = st.diagnostics.clone().map(|d| {
         (
             d,
-            req.uri().query().map(str::to_owned),
+            query,
             track::live_bytes(route),
         )
     });

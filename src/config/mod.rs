@@ -238,6 +238,25 @@ pub struct AuthConfig {
     /// Require the admin token on `/metrics` (default: open, like most exporters).
     #[arg(long, env = "OIPD_METRICS_REQUIRE_ADMIN")]
     pub metrics_require_admin: bool,
+
+    /// Accounts that may register on this node; past it, 403 (the original's
+    /// variable; unset: no limit — the original refused everyone then).
+    #[arg(long, env = "REGISTRATION_LIMIT")]
+    pub registration_limit: Option<u64>,
+
+    /// Bound: failed logins from one address (IPv6: one /64) in the window before
+    /// it is locked out with a doubling delay (429 + `Retry-After`).
+    #[arg(long, env = "OIPD_LOGIN_ADDRESS_FAILURES", default_value_t = crate::accounts::limiter::DEFAULT_PER_ADDRESS_FAILURES)]
+    pub login_address_failures: u32,
+
+    /// Bound: failed logins for one account in the window before it is locked out
+    /// for addresses it has not signed in from (its owner's keep working).
+    #[arg(long, env = "OIPD_LOGIN_ACCOUNT_FAILURES", default_value_t = crate::accounts::limiter::DEFAULT_PER_ACCOUNT_FAILURES)]
+    pub login_account_failures: u32,
+
+    /// Seconds over which failed logins are counted.
+    #[arg(long, env = "OIPD_LOGIN_WINDOW_SECS", default_value_t = crate::accounts::limiter::DEFAULT_WINDOW.as_secs())]
+    pub login_window_secs: u64,
 }
 
 /// The original's web pages: the public directory, its fallback, `/config.js`.

@@ -83,3 +83,8 @@ impl Reserved {
         }
     }
 }
+
+/// The peer address of the connection a request came on (a request extension set
+/// by the accept loop). Behind a proxy it is the proxy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
