@@ -4,6 +4,7 @@
 //! `oipd` binary (`main.rs`) is a thin CLI over it. See the README's architecture
 //! map for what each module does and what bounds it.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod civil;
