@@ -1,5 +1,5 @@
-//! User accounts as plain library code (no HTTP, no store): the pieces the
-//! `/api/user/*` routes are built from.
+//! User accounts as plain library code (no HTTP): the pieces the `/api/user/*`
+//! routes are built from, and the service that puts them together.
 //!
 //! - [`keys`]: wallet keys exactly as the original derives them (BIP-39 mnemonic,
 //!   BIP-32 `m/44'/0'/0'/0/0` on secp256k1).
@@ -8,6 +8,7 @@
 //! - [`password`]: password hashes — Argon2id for new ones, the original's bcrypt
 //!   accepted and flagged for rehash.
 //! - [`limiter`]: bounded login attempt limiting per account and per address.
+//! - [`service`]: the use cases of `/api/user/*` over them and the user store.
 //!
 //! JWTs are `crate::auth`. The costly operations here (Argon2id, PBKDF2, bcrypt)
 //! block a core for tens of milliseconds and hold ~19 MiB: callers run them on the
@@ -16,4 +17,5 @@
 pub mod keys;
 pub mod limiter;
 pub mod password;
+pub mod service;
 pub mod vault;

@@ -517,6 +517,8 @@ impl AccountsService {
         extra.insert("scope".into(), json!("calendar-read-only"));
         extra.insert("allowedRecordTypes".into(), json!(CALENDAR_TYPES));
         extra.insert("tokenType".into(), json!("calendar"));
+        // unique per token, so a new token never equals (and revives) an old one
+        extra.insert("jti".into(), json!(KekSalt::generate().map_err(internal)?.to_hex()));
         let token = self.mint(&account, Some(false), CALENDAR_LIFETIME, extra);
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
         let created = now_ms();

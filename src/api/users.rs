@@ -163,11 +163,11 @@ pub async fn import_wallet(State(st): State<SharedState>, req: Request) -> Accou
 
 /// The caller of an account-admin route: an administrator account, or the
 /// operator's `--admin-token`.
-async fn require_admin(st: &SharedState, req: &Request) -> Result<(), AccountFailure> {
-    if super::health::is_admin(st, req.headers()) {
+async fn require_admin(st: &SharedState, headers: &http::HeaderMap) -> Result<(), AccountFailure> {
+    if super::health::is_admin(st, headers) {
         return Ok(());
     }
-    let token = extract::bearer(req.headers()).ok_or(AccountError::Unauthorized("No token provided"))?;
+    let token = extract::bearer(headers).ok_or(AccountError::Unauthorized("No token provided"))?;
     let user = st.auth.verify(token).ok_or(AccountError::Forbidden("Invalid token".into()))?;
     if st.accounts.is_admin(&user).await? {
         Ok(())
@@ -182,7 +182,8 @@ pub async fn reset_password(State(st): State<SharedState>, req: Request) -> Acco
     let addr = peer(&req);
     let bearer = extract::bearer(req.headers()).map(str::to_owned);
     let caller: Option<User> = bearer.as_deref().and_then(|t| st.auth.verify(t));
-    let is_admin = require_admin(&st, &req).await.is_ok();
+    let headers = req.headers().clone();
+    let is_admin = require_admin(&st, &headers).await.is_ok();
     let b = body(req).await?;
     let new = field(&b, "newPassword");
     let current = ["currentPassword", "oldPassword", "password"].iter().map(|k| field(&b, k)).find(|v| !v.is_empty()).unwrap_or("");
@@ -198,8 +199,9 @@ pub async fn reset_password(State(st): State<SharedState>, req: Request) -> Acco
 
 /// `GET /api/user/admin/users?limit=&page=` (administrators).
 pub async fn admin_users(State(st): State<SharedState>, req: Request) -> AccountResult {
-    require_admin(&st, &req).await?;
-    let q: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    require_admin(&st, req.headers()).await?;
+    let q: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let num = |k: &str, d: u64| q.iter().rev().find(|(key, _)| key == k).and_then(|(_, v)| v.parse::<u64>().ok()).unwrap_or(d);
     let v = st.accounts.list(num("limit", 100).min(u32::MAX as u64) as u32, num("page", 1)).await?;
     ok(StatusCode::OK, v)
@@ -207,7 +209,8 @@ pub async fn admin_users(State(st): State<SharedState>, req: Request) -> Account
 
 /// `POST /api/user/admin/update-status {userId, field}` (administrators).
 pub async fn admin_update_status(State(st): State<SharedState>, req: Request) -> AccountResult {
-    require_admin(&st, &req).await?;
+    let headers = req.headers().clone();
+    require_admin(&st, &headers).await?;
     let b = body(req).await?;
     st.accounts.update_status(field(&b, "userId"), field(&b, "field")).await?;
     ok(StatusCode::OK, json!({"success": true, "message": "User status updated successfully"}))

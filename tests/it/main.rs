@@ -8,6 +8,7 @@
 
 mod common;
 
+mod accounts;
 mod admin_page;
 mod attack_http;
 mod attack_paths;
@@ -19,6 +20,7 @@ mod layers;
 mod media_api;
 mod media_flows;
 mod memory;
+mod page_contracts;
 mod pages;
 mod parser_props;
 mod records_api;
