@@ -46,75 +46,26 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/generate/media", any(static_media::generate_by_query))
         .route("/api/generate/media/{*path}", any(static_media::generate))
         .route("/api/media", any(static_media::generate_by_query))
-        .route(
-            "/api/media/upload",
-            post(media::upload)
-                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } })
-                .layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route(
-            "/api/user/register",
-            post(users::register).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/login",
-            post(users::login).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
+        .route("/api/media/upload", post_only(media::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/api/user/register", post_only(users::register))
+        .route("/api/user/login", post_only(users::login))
         .route("/api/user/mnemonic", get(users::mnemonic).post(users::mnemonic))
-        .route(
-            "/api/user/import-wallet",
-            post(users::import_wallet).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/reset-password",
-            post(users::reset_password).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
+        .route("/api/user/import-wallet", post_only(users::import_wallet))
+        .route("/api/user/reset-password", post_only(users::reset_password))
         .route("/api/user/admin/users", get(users::admin_users))
-        .route(
-            "/api/user/admin/update-status",
-            post(users::admin_update_status).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/generate-calendar-jwt",
-            post(users::generate_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/generate-calendar-token",
-            post(users::generate_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/revoke-calendar-jwt",
-            post(users::revoke_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/user/revoke-calendar-token",
-            post(users::revoke_calendar).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
+        .route("/api/user/admin/update-status", post_only(users::admin_update_status))
+        .route("/api/user/generate-calendar-jwt", post_only(users::generate_calendar))
+        .route("/api/user/generate-calendar-token", post_only(users::generate_calendar))
+        .route("/api/user/revoke-calendar-jwt", post_only(users::revoke_calendar))
+        .route("/api/user/revoke-calendar-token", post_only(users::revoke_calendar))
         .route("/api/records", any(records::list))
         .route("/api/records/recordTypes", get(records::record_types))
-        .route(
-            "/api/records/newRecord",
-            post(records::new_record)
-                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/records/deleteRecord",
-            post(records::delete_record)
-                .fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/records/clear-cache",
-            post(records::clear_cache).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
+        .route("/api/records/newRecord", post_only(records::new_record))
+        .route("/api/records/deleteRecord", post_only(records::delete_record))
+        .route("/api/records/clear-cache", post_only(records::clear_cache))
         .route("/api/templates", get(records::templates))
-        .route(
-            "/api/media/createRecord",
-            post(media::create_record).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
-        .route(
-            "/api/media/web-setup",
-            post(media::web_setup).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } }),
-        )
+        .route("/api/media/createRecord", post_only(media::create_record))
+        .route("/api/media/web-setup", post_only(media::web_setup))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
         .merge(test_routes)
@@ -147,6 +98,15 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// A POST route; any other method is a JSON 405 with `Allow: POST`.
+fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<SharedState>
+where
+    H: axum::handler::Handler<T, SharedState>,
+    T: 'static,
+{
+    post(handler).fallback(|| async { ApiError::MethodNotAllowed { allow: "POST" } })
 }
 
 /// Checks on the request head before routing, each answered with the connection
