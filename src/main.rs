@@ -49,6 +49,9 @@ enum Command {
     Import {
         #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
         data_dir: std::path::PathBuf,
+        /// The record store (default: the data dir's SQLite file).
+        #[arg(long, env = "OIPD_STORE")]
+        store: Option<String>,
         /// Files to import, in order.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
@@ -106,7 +109,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Import { data_dir, files } => match import(data_dir, files) {
+        Command::Import { data_dir, store, files } => match import(data_dir, store, files) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("oipd import: {e}");
@@ -142,10 +145,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn import(data_dir: std::path::PathBuf, files: Vec<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn import(data_dir: std::path::PathBuf, store: Option<String>, files: Vec<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(&data_dir)?;
     let rt = oipd::runtime()?;
-    let store = oipd::store::backends::open_dir(&data_dir)?;
+    let url = match store {
+        Some(s) => oipd::store::backends::StoreUrl::parse(&s)?,
+        None => oipd::store::backends::StoreUrl::default_for(&data_dir),
+    };
+    let store = oipd::store::backends::open(&url, oipd::store::sqlite::READ_BUDGET)?;
     let handle = rt.handle().clone();
     let summary = rt.block_on(rt.spawn_blocking(move || {
         oipd::records::import::import_files(&store, &handle, &files, true)

@@ -56,6 +56,8 @@ pub struct AppState {
     pub public_root: Option<PathBuf>,
     /// Whether unknown page paths answer `index.html`.
     pub spa_fallback: bool,
+    /// `--trusted-proxies`, parsed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     page_html_cc: HeaderValue,
     page_cc: HeaderValue,
     pub connections: Arc<ConnectionLimit>,
@@ -99,6 +101,20 @@ impl AppState {
         // The public directory is optional: no directory, no pages (and no fallback).
         let public_root = std::fs::canonicalize(config.public_dir()).ok().filter(|p| p.is_dir());
         let has_index = public_root.as_ref().is_some_and(|p| p.join("index.html").is_file());
+        // never serve the data directory (the store, sealed keys) as pages
+        if let (Some(p), Ok(d)) = (&public_root, std::fs::canonicalize(&config.data_dir)) {
+            if d.starts_with(p) {
+                return Err(StartError::Config(format!("--public-dir {} contains the data directory {}; serve a directory of its own", p.display(), d.display())));
+            }
+        }
+        let trusted_proxies = config
+            .http
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<std::net::IpAddr>().map_err(|_| StartError::Config(format!("--trusted-proxies: {s:?} is not an IP address"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let spa_fallback = match config.pages.spa_fallback.as_str() {
             "on" => true,
             "off" => false,
@@ -238,6 +254,7 @@ impl AppState {
             generate_root,
             public_root,
             spa_fallback,
+            trusted_proxies,
             page_html_cc,
             page_cc,
             connections,

@@ -347,6 +347,26 @@ impl LoginLimiter {
         entry.remember(attempt.address);
     }
 
+    /// The attempt could not be judged (the server was busy, or failed): it is
+    /// taken back on both keys, neither clearing nor adding anything else, so a
+    /// busy server never locks anyone out.
+    pub fn cancel(&self, attempt: Attempt) {
+        let mut maps = self.maps();
+        if let Some(c) = maps.addresses.peek_mut(&attempt.address) {
+            c.failures = c.failures.saturating_sub(1);
+        }
+        if let Some(entry) = maps.accounts.peek_mut(&attempt.account) {
+            let c = &mut entry.counter;
+            c.failures = c.failures.saturating_sub(1);
+            if let Some(undo) = attempt.account_lock {
+                if c.locked_until == Some(undo.set) {
+                    c.locked_until = undo.previous;
+                    c.strikes = undo.previous_strikes;
+                }
+            }
+        }
+    }
+
     /// Keys tracked now: (accounts, addresses).
     pub fn tracked(&self) -> (usize, usize) {
         let maps = self.maps();

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::keys::{self, Wallet, DERIVATION_PATH};
-use super::limiter::{LoginLimiter, RetryAfter};
+use super::limiter::{LoginLimiter, LoginLimits, RetryAfter};
 use super::password;
 use super::vault::{self, Kek, KekSalt, Purpose};
 use crate::auth::{Auth, Claims, User};
@@ -48,6 +48,10 @@ pub const CALENDAR_TYPES: [&str; 2] = ["workoutSchedule", "mealPlan"];
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Bound: bytes of an email address.
 pub const MAX_EMAIL_BYTES: usize = 254;
+/// Bound: registrations from one address (IPv6: its /64) per 15 minutes.
+pub const REGISTRATIONS_PER_ADDRESS: u32 = 10;
+/// How often a cheap account update is retried when another write came between.
+const UPDATE_RETRIES: usize = 3;
 /// Bound: accounts in one admin listing page.
 pub const MAX_USERS_PAGE: u32 = 1000;
 
@@ -97,6 +101,8 @@ pub struct AccountsService {
     users: Arc<dyn UserStore>,
     auth: Arc<Auth>,
     limiter: LoginLimiter,
+    /// Registrations per client address (each costs two Argon2 runs and a row).
+    registrations: LoginLimiter,
     hashing: StreamLimiter,
     registration_limit: Option<u64>,
 }
@@ -128,7 +134,8 @@ pub fn valid_email(e: &str) -> bool {
     e.len() <= MAX_EMAIL_BYTES
         && e.split('@').count() == 2
         && e.split('@').all(|p| !p.is_empty())
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        // no markup or RFC 5322 specials: the address is shown in pages and lists
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"'()[]\\,;:`".contains(c))
 }
 
 fn check_new_password(p: &str) -> Result<()> {
@@ -141,11 +148,25 @@ fn check_new_password(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// Marks an account that has no sealed private key.
+const NO_KEYS: &str = "no private key";
+
 /// The sealed secrets of an account, opened.
 struct Opened {
     private_key: zeroize::Zeroizing<String>,
     mnemonic: Option<zeroize::Zeroizing<String>>,
     gun_salt: Option<zeroize::Zeroizing<String>>,
+}
+
+/// Does a token's email and key (where it names them) describe this account?
+fn token_matches(user: &User, account: &UserDoc) -> bool {
+    let email_ok = user.claims.email.as_deref().is_none_or(|e| crate::store::users::email_key(e) == account.email_key());
+    let key_ok = match (user.claims.public_key.as_deref(), account.public_key()) {
+        (Some(t), Some(a)) => t == a,
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    email_ok && key_ok
 }
 
 impl AccountsService {
@@ -154,15 +175,27 @@ impl AccountsService {
             users,
             auth,
             limiter,
+            registrations: LoginLimiter::new(LoginLimits {
+                per_address_failures: REGISTRATIONS_PER_ADDRESS,
+                per_account_failures: REGISTRATIONS_PER_ADDRESS,
+                ..LoginLimits::default()
+            }),
             hashing: StreamLimiter::new(HASHING, HASHING_SLOTS, HASHING_QUEUE, HASHING_WAIT, retry_after),
             registration_limit,
         }
     }
 
     /// Run CPU/memory-heavy crypto on the blocking pool under the hashing bound.
+    /// The permit moves into the blocking job: a cancelled request cannot free its
+    /// slot while its hash still runs.
     async fn hashing<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self.hashing.acquire().await?;
-        crate::memory::track::spawn_blocking(f).await.map_err(internal)
+        let permit = self.hashing.acquire().await?;
+        crate::memory::track::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(internal)
     }
 
     fn mint(&self, user: &UserDoc, is_admin: Option<bool>, lifetime: Duration, extra: Map<String, Value>) -> String {
@@ -219,15 +252,17 @@ impl AccountsService {
         if imported {
             doc.insert("importedWallet".into(), json!(true));
         }
-        Ok((UserDoc { id, doc }, wallet))
+        Ok((UserDoc { id, doc, rev: 0 }, wallet))
     }
 
     /// `POST /api/user/register`.
-    pub async fn register(&self, email: &str, password: &str) -> Result<Session> {
+    pub async fn register(&self, email: &str, password: &str, addr: IpAddr) -> Result<Session> {
         if !valid_email(email) {
             return Err(AccountError::BadRequest("A valid email is required".into()));
         }
         check_new_password(password)?;
+        // every registration counts against its address
+        self.registrations.failed(self.registrations.check(email, addr)?);
         if self.users.user_by_email(email).await?.is_some() {
             return Err(AccountError::BadRequest("User is already registered.".into()));
         }
@@ -251,7 +286,15 @@ impl AccountsService {
         let attempt = self.limiter.check(email, addr)?;
         let stored = user.and_then(|u| u.str("passwordHash")).unwrap_or(password::dummy_hash()).to_owned();
         let pw = password.to_owned();
-        let ok = self.hashing(move || password::verify(&pw, &stored)).await? && user.is_some_and(|u| u.str("passwordHash").is_some());
+        let verified = match self.hashing(move || password::verify(&pw, &stored)).await {
+            Ok(v) => v,
+            Err(e) => {
+                // busy or broken: not judged, so not counted
+                self.limiter.cancel(attempt);
+                return Err(e);
+            }
+        };
+        let ok = verified && user.is_some_and(|u| u.str("passwordHash").is_some());
         if ok {
             self.limiter.succeeded(attempt);
         } else {
@@ -272,7 +315,7 @@ impl AccountsService {
             .hashing(move || -> std::result::Result<Opened, vault::VaultError> {
                 let open = |p: Purpose, s: &Option<String>| s.as_deref().map(|s| vault::open_any(&pw, salt.as_ref(), p, s)).transpose();
                 Ok(Opened {
-                    private_key: open(Purpose::PrivateKey, &pk)?.ok_or(vault::VaultError::Malformed("no private key"))?,
+                    private_key: open(Purpose::PrivateKey, &pk)?.ok_or(vault::VaultError::Malformed(NO_KEYS))?,
                     mnemonic: open(Purpose::Mnemonic, &mn)?,
                     gun_salt: open(Purpose::GunSalt, &gs)?,
                 })
@@ -283,6 +326,8 @@ impl AccountsService {
                 "This account's keys were sealed under an earlier password (an administrator reset it). Import your wallet with your mnemonic and current password to restore them.".into(),
             ),
             vault::VaultError::Legacy => AccountError::Conflict("Legacy account: its keys were encrypted in a format that cannot be opened".into()),
+            vault::VaultError::Malformed(NO_KEYS) => AccountError::NotFound("No keys are stored for this account"),
+            vault::VaultError::Malformed(_) => AccountError::Conflict("This account's stored keys are damaged and cannot be opened".into()),
             other => internal(other),
         })
     }
@@ -346,13 +391,15 @@ impl AccountsService {
                     user.set("encryptionUpgradedAt", crate::civil::iso_now());
                     changed = true;
                 }
+                // busy: the upgrade waits for another login
+                Err(AccountError::Busy(_)) => {}
                 // keys that cannot be opened stay as they are; the login still works
-                Err(AccountError::Conflict(_)) => tracing::warn!(user = %user.id, "sealed keys could not be opened at login; left as they are"),
-                Err(e) => return Err(e),
+                Err(e) => tracing::warn!(user = %user.id, error = %e, "sealed keys could not be opened at login; left as they are"),
             }
         }
-        if changed {
-            self.users.update_user(&user).await?;
+        // another write came between: the upgrade waits for the next login
+        if changed && !self.users.update_user(&user).await? {
+            tracing::debug!(user = %user.id, "account changed during login; upgrade left for the next one");
         }
         let admin = user.is_admin().then_some(true);
         let token = self.mint(&user, admin, TOKEN_LIFETIME, Map::new());
@@ -369,7 +416,8 @@ impl AccountsService {
             (None, Some(e)) => self.users.user_by_email(e).await?,
             _ => None,
         };
-        found.ok_or(AccountError::NotFound("User not found in database"))
+        // the token must still describe this account (an id can change hands on import)
+        found.filter(|u| token_matches(user, u)).ok_or(AccountError::NotFound("User not found in database"))
     }
 
     /// `GET /api/user/mnemonic`: the words, for the account's password.
@@ -400,15 +448,19 @@ impl AccountsService {
             if !same_key || !self.check_password(email, Some(&existing), password, addr).await? {
                 return Err(AccountError::BadRequest("User already exists on this node".into()));
             }
+            // the GUN salt is kept when this password still opens it (after an
+            // administrator's reset it cannot: then a new one is made)
+            let gun_salt = self.open_secrets(&existing, password).await.ok().and_then(|o| o.gun_salt);
             let opened = Opened {
                 private_key: zeroize::Zeroizing::new(wallet.private_key_hex().to_owned()),
                 mnemonic: Some(zeroize::Zeroizing::new(wallet.mnemonic().to_owned())),
-                gun_salt: None,
+                gun_salt,
             };
-            // the GUN salt sealed under the old password is gone with it; a new one is made
             self.reseal(&mut existing, password, opened).await?;
             existing.set("walletRestoredAt", crate::civil::iso_now());
-            self.users.update_user(&existing).await?;
+            if !self.users.update_user(&existing).await? {
+                return Err(AccountError::Conflict("The account was changed by another request meanwhile; try again".into()));
+            }
             let token = self.mint(&existing, existing.is_admin().then_some(true), TOKEN_LIFETIME, Map::new());
             return Ok((false, Session { token, public_key: existing.public_key().map(str::to_owned), mnemonic: None, user_id: existing.id }));
         }
@@ -434,7 +486,9 @@ impl AccountsService {
         let pw = new.to_owned();
         account.set("passwordHash", self.hashing(move || password::hash(&pw)).await?.map_err(internal)?);
         account.set("passwordChangedAt", crate::civil::iso_now());
-        self.users.update_user(&account).await?;
+        if !self.users.update_user(&account).await? {
+            return Err(AccountError::Conflict("The account was changed by another request meanwhile; try again".into()));
+        }
         Ok(())
     }
 
@@ -450,7 +504,9 @@ impl AccountsService {
         if account.str("encryptedPrivateKey").is_some() {
             account.set("keysSealedWithEarlierPassword", true);
         }
-        self.users.update_user(&account).await?;
+        if !self.users.update_user(&account).await? {
+            return Err(AccountError::Conflict("The account was changed by another request meanwhile; try again".into()));
+        }
         Ok(())
     }
 
@@ -460,13 +516,13 @@ impl AccountsService {
             return Ok(false);
         }
         let Some(id) = &user.claims.user_id else { return Ok(false) };
-        Ok(self.users.user_by_id(id).await?.is_some_and(|u| u.is_admin()))
+        Ok(self.users.user_by_id(id).await?.is_some_and(|u| u.is_admin() && token_matches(user, &u)))
     }
 
     /// `GET /api/user/admin/users`.
     pub async fn list(&self, limit: u32, page: u64) -> Result<Value> {
         let limit = limit.clamp(1, MAX_USERS_PAGE);
-        let (total, users) = self.users.list_users(limit, (page.max(1) - 1) * limit as u64).await?;
+        let (total, users) = self.users.list_users(limit, (page.max(1) - 1).saturating_mul(limit as u64)).await?;
         let users: Vec<Value> = users
             .iter()
             .map(|u| {
@@ -490,16 +546,30 @@ impl AccountsService {
         if !["subscriptionStatus", "paymentStatus"].contains(&field) {
             return Err(AccountError::BadRequest("Invalid field".into()));
         }
-        let mut u = self.users.user_by_id(user_id).await?.ok_or(AccountError::NotFound("User not found"))?;
-        if field == "subscriptionStatus" {
-            let next = if u.str("subscriptionStatus").unwrap_or("inactive") == "inactive" { "active" } else { "inactive" };
-            u.set("subscriptionStatus", next);
-        } else {
-            let next = if u.str("paymentStatus").is_some() { Value::Null } else { json!("Active") };
-            u.set("paymentStatus", next);
-        }
-        self.users.update_user(&u).await?;
+        self.update_with_retry(user_id, |u| {
+            if field == "subscriptionStatus" {
+                let next = if u.str("subscriptionStatus").unwrap_or("inactive") == "inactive" { "active" } else { "inactive" };
+                u.set("subscriptionStatus", next);
+            } else {
+                let next = if u.str("paymentStatus").is_some() { Value::Null } else { json!("Active") };
+                u.set("paymentStatus", next);
+            }
+        })
+        .await?;
         Ok(())
+    }
+
+    /// Read the account, apply `change`, write it back; again when another write
+    /// came between (a whole-document write must not undo a concurrent one).
+    async fn update_with_retry(&self, id: &str, change: impl Fn(&mut UserDoc)) -> Result<UserDoc> {
+        for _ in 0..UPDATE_RETRIES {
+            let mut u = self.users.user_by_id(id).await?.ok_or(AccountError::NotFound("User not found"))?;
+            change(&mut u);
+            if self.users.update_user(&u).await? {
+                return Ok(u);
+            }
+        }
+        Err(AccountError::Conflict("The account was changed by another request meanwhile; try again".into()))
     }
 
     /// `POST /api/user/generate-calendar-jwt` (and `-token`): a read-only token for
@@ -509,7 +579,7 @@ impl AccountsService {
         if user.claims.user_id.is_none() || user.claims.email.is_none() || user.public_key().is_none() {
             return Err(AccountError::BadRequest("Invalid user token - missing required fields".into()));
         }
-        let mut account = self.account_of(user).await.map_err(|e| match e {
+        let account = self.account_of(user).await.map_err(|e| match e {
             AccountError::NotFound(_) => AccountError::NotFound("User not found"),
             other => other,
         })?;
@@ -522,22 +592,26 @@ impl AccountsService {
         let token = self.mint(&account, Some(false), CALENDAR_LIFETIME, extra);
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
         let created = now_ms();
-        account.set("calendarTokenHash", hash.clone());
-        account.set("calendarTokenCreatedAt", created);
-        account.set("calendarTokenExpiresAt", created + CALENDAR_LIFETIME.as_millis() as u64);
-        self.users.update_user(&account).await?;
+        self.update_with_retry(&account.id, |u| {
+            u.set("calendarTokenHash", hash.clone());
+            u.set("calendarTokenCreatedAt", created);
+            u.set("calendarTokenExpiresAt", created + CALENDAR_LIFETIME.as_millis() as u64);
+        })
+        .await?;
         Ok((token, hash, created))
     }
 
     /// `POST /api/user/revoke-calendar-jwt` (and `-token`).
     pub async fn revoke_calendar(&self, user: &User) -> Result<()> {
-        let mut account = self.account_of(user).await.map_err(|e| match e {
+        let account = self.account_of(user).await.map_err(|e| match e {
             AccountError::NotFound(_) => AccountError::NotFound("User not found"),
             other => other,
         })?;
-        account.set("calendarTokenHash", Value::Null);
-        account.set("calendarTokenRevokedAt", now_ms());
-        self.users.update_user(&account).await?;
+        self.update_with_retry(&account.id, |u| {
+            u.set("calendarTokenHash", Value::Null);
+            u.set("calendarTokenRevokedAt", now_ms());
+        })
+        .await?;
         Ok(())
     }
 
@@ -552,9 +626,8 @@ impl AccountsService {
 
     /// Grant or revoke admin (the `oipd admin` command).
     pub async fn set_admin(&self, email: &str, admin: bool) -> Result<()> {
-        let mut u = self.users.user_by_email(email).await?.ok_or(AccountError::NotFound("User not found"))?;
-        u.set("isAdmin", admin);
-        self.users.update_user(&u).await?;
+        let u = self.users.user_by_email(email).await?.ok_or(AccountError::NotFound("User not found"))?;
+        self.update_with_retry(&u.id, |u| u.set("isAdmin", admin)).await?;
         Ok(())
     }
 }

@@ -258,10 +258,17 @@ pub async fn web_setup(State(st): State<SharedState>, RequiredUser(user): Requir
     let (Some(media_id), Some(filename)) = (text("mediaId"), text("filename")) else {
         return Err(ApiError::BadRequest("mediaId and filename are required".into()));
     };
-    if !webcopy::valid_name(filename) {
+    if !webcopy::valid_copy_name(filename) {
         return Err(ApiError::BadRequest(WebCopyError::BadName.to_string()));
     }
     let item = owned(&st, media_id, &user).await?;
+    // the stored type must be inert media too (its bytes, not only its new name)
+    let mime = item.manifest.as_ref().map_or("application/octet-stream", |m| m.mime_type.as_str());
+    if !is_inert_media_type(mime) || mime.starts_with("application/") || mime.starts_with("text/") {
+        return Err(ApiError::BadRequest(format!("Only image, video and audio media can be set up for the web (this item is {mime})")));
+    }
+    // a copy is a file stream: it takes a stream slot like any body
+    let _slot = st.files.streams().acquire().await?;
     let project = &st.config.media.web_setup_dir;
     webcopy::copy_to(item, &media_id.to_ascii_lowercase(), &st.web_root.join(project), filename).await.map_err(|e| match e {
         WebCopyError::BadName => ApiError::BadRequest(e.to_string()),

@@ -25,37 +25,45 @@ use crate::state::SharedState;
 /// Bound: bytes of an account request body.
 const MAX_BODY: usize = 16 * 1024;
 
-/// An account failure as the original shaped it: `{success:false, error}`.
-pub struct AccountFailure(AccountError);
+/// An account failure as the original shaped it: `{success:false, error}`; or
+/// any other API error as it is (413, 503, …).
+pub enum AccountFailure {
+    Account(AccountError),
+    Api(ApiError),
+}
 
 impl From<AccountError> for AccountFailure {
     fn from(e: AccountError) -> Self {
-        AccountFailure(e)
+        AccountFailure::Account(e)
     }
 }
 
 impl From<ApiError> for AccountFailure {
     fn from(e: ApiError) -> Self {
-        AccountFailure(match e {
-            ApiError::BadRequest(m) => AccountError::BadRequest(m),
-            ApiError::NoToken => AccountError::Unauthorized("No token provided"),
-            ApiError::Forbidden(m) => AccountError::Forbidden(m),
-            ApiError::InvalidToken => AccountError::Forbidden("Invalid token".into()),
-            ApiError::TooLarge(m) => AccountError::BadRequest(m),
-            other => AccountError::Internal(other.to_string()),
-        })
+        match e {
+            ApiError::BadRequest(m) => AccountFailure::Account(AccountError::BadRequest(m)),
+            ApiError::NoToken => AccountFailure::Account(AccountError::Unauthorized("No token provided")),
+            ApiError::Forbidden(m) => AccountFailure::Account(AccountError::Forbidden(m)),
+            ApiError::InvalidToken => AccountFailure::Account(AccountError::Forbidden("Invalid token".into())),
+            other => AccountFailure::Api(other),
+        }
     }
 }
 
 impl IntoResponse for AccountFailure {
     fn into_response(self) -> Response {
-        let (status, retry) = match &self.0 {
+        let e = match self {
+            AccountFailure::Api(e) => return e.into_response(),
+            AccountFailure::Account(e) => e,
+        };
+        let (status, retry) = match &e {
             AccountError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
             AccountError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, None),
             AccountError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
             AccountError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             AccountError::Conflict(_) => (StatusCode::CONFLICT, None),
-            AccountError::TooManyAttempts(d) => (StatusCode::TOO_MANY_REQUESTS, Some(d.as_secs().max(1))),
+            // rounded up: a client that waits this long is never early
+            AccountError::TooManyAttempts(d) => (StatusCode::TOO_MANY_REQUESTS, Some((d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1))),
             AccountError::Busy(o) => return ApiError::from(*o).into_response(),
             AccountError::Store(e) => return ApiError::from(crate::records::service::RecordsError::Store(clone_store_error(e))).into_response(),
             AccountError::Internal(detail) => {
@@ -63,7 +71,7 @@ impl IntoResponse for AccountFailure {
                 return ApiError::Internal("account request failed".into()).into_response();
             }
         };
-        let mut resp = (status, Json(json!({"success": false, "error": self.0.to_string()}))).into_response();
+        let mut resp = (status, Json(json!({"success": false, "error": e.to_string()}))).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(s) = retry {
@@ -96,8 +104,24 @@ fn ok(status: StatusCode, body: Value) -> AccountResult {
     Ok(resp)
 }
 
-fn peer(req: &Request) -> IpAddr {
-    req.extensions().get::<PeerAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip())
+/// The client's address for the login limits: the socket's peer, or — when that
+/// peer is one of `--trusted-proxies` — the rightmost `X-Forwarded-For` entry
+/// that is not a trusted proxy (entries further left are the client's to forge).
+fn client_ip(st: &SharedState, req: &Request) -> IpAddr {
+    let peer = req.extensions().get::<PeerAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+    if !st.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    forwarded.into_iter().rev().find(|a| !st.trusted_proxies.contains(a)).unwrap_or(peer)
 }
 
 async fn body(req: Request) -> Result<Map<String, Value>, AccountFailure> {
@@ -118,14 +142,15 @@ fn field<'a>(b: &'a Map<String, Value>, k: &str) -> &'a str {
 
 /// `POST /api/user/register {email, password}` → 201.
 pub async fn register(State(st): State<SharedState>, req: Request) -> AccountResult {
+    let addr = client_ip(&st, &req);
     let b = body(req).await?;
-    let s = st.accounts.register(field(&b, "email"), field(&b, "password")).await?;
+    let s = st.accounts.register(field(&b, "email"), field(&b, "password"), addr).await?;
     ok(StatusCode::CREATED, json!({"success": true, "message": "User registered successfully", "token": s.token, "publicKey": s.public_key, "mnemonic": s.mnemonic}))
 }
 
 /// `POST /api/user/login {email, password}`.
 pub async fn login(State(st): State<SharedState>, req: Request) -> AccountResult {
-    let addr = peer(&req);
+    let addr = client_ip(&st, &req);
     let b = body(req).await?;
     let s = st.accounts.login(field(&b, "email"), field(&b, "password"), addr).await?;
     ok(StatusCode::OK, json!({"success": true, "message": "Login successful", "token": s.token, "publicKey": s.public_key}))
@@ -134,7 +159,7 @@ pub async fn login(State(st): State<SharedState>, req: Request) -> AccountResult
 /// `GET /api/user/mnemonic?password=` (the original's form) or `POST` with
 /// `{password}` (which keeps the password out of URLs and logs).
 pub async fn mnemonic(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> AccountResult {
-    let addr = peer(&req);
+    let addr = client_ip(&st, &req);
     let from_query = req
         .uri()
         .query()
@@ -153,7 +178,7 @@ pub async fn mnemonic(State(st): State<SharedState>, RequiredUser(user): Require
 /// `POST /api/user/import-wallet {email, password, mnemonic}` → 201 (new account)
 /// or 200 (an existing account's keys restored).
 pub async fn import_wallet(State(st): State<SharedState>, req: Request) -> AccountResult {
-    let addr = peer(&req);
+    let addr = client_ip(&st, &req);
     let b = body(req).await?;
     let (created, s) = st.accounts.import_wallet(field(&b, "email"), field(&b, "password"), field(&b, "mnemonic"), addr).await?;
     let (status, message) =
@@ -179,7 +204,7 @@ async fn require_admin(st: &SharedState, headers: &http::HeaderMap) -> Result<()
 /// `POST /api/user/reset-password`: `{currentPassword, newPassword}` with the
 /// account's own token, or `{email, newPassword}` by an administrator.
 pub async fn reset_password(State(st): State<SharedState>, req: Request) -> AccountResult {
-    let addr = peer(&req);
+    let addr = client_ip(&st, &req);
     let bearer = extract::bearer(req.headers()).map(str::to_owned);
     let caller: Option<User> = bearer.as_deref().and_then(|t| st.auth.verify(t));
     let headers = req.headers().clone();

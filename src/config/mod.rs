@@ -126,6 +126,13 @@ pub struct HttpConfig {
     /// always served, as by the original.
     #[arg(long, env = "OIPD_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
+
+    /// Addresses of reverse proxies in front of oipd (comma-separated IPs): for a
+    /// request from one of them, the client is the rightmost `X-Forwarded-For`
+    /// entry that is not a listed proxy (used by the login limits). Empty: the
+    /// socket's peer is the client.
+    #[arg(long, env = "OIPD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 }
 
 /// Where records live, and how long one query may run.

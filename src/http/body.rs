@@ -2,6 +2,10 @@
 //! (literal bytes for multipart headers, byte ranges of the representation for
 //! content), the ranges read from a [`ByteSource`] one chunk at a time.
 //!
+//! A source must yield exactly the bytes of each range it is asked for; one that
+//! sends more or ends early ends the body with an error (never a body that
+//! disagrees with its `Content-Length` or multipart framing).
+//!
 //! Bounds: at most one chunk buffered per body (hyper pulls the next only when it
 //! has written the last); the body owns its source and its [`StreamPermit`], so
 //! when the client disconnects and hyper drops the body, the fd, the buffer and
@@ -46,8 +50,9 @@ pub struct SourceBody {
     source: Arc<dyn ByteSource>,
     segments: VecDeque<Segment>,
     remaining: u64,
-    /// The range being read, if any.
+    /// The range being read, if any, and its bytes still due.
     current: Option<ChunkStream>,
+    range_left: u64,
     _permit: StreamPermit,
 }
 
@@ -59,6 +64,7 @@ impl SourceBody {
             segments: segments.into(),
             remaining,
             current: None,
+            range_left: 0,
             _permit: permit,
         }
     }
@@ -76,14 +82,29 @@ impl Body for SourceBody {
         loop {
             if let Some(stream) = this.current.as_mut() {
                 match ready!(stream.as_mut().poll_next(cx)) {
+                    // a source that sends more than its range asked for is broken:
+                    // the body would disagree with Content-Length (and a multipart
+                    // body with its own framing)
+                    Some(Ok(chunk)) if chunk.len() as u64 > this.range_left => {
+                        this.current = None;
+                        this.segments.clear();
+                        return Poll::Ready(Some(Err(io::Error::other("byte source sent more than the range"))));
+                    }
                     Some(Ok(chunk)) => {
-                        this.remaining = this.remaining.saturating_sub(chunk.len() as u64);
+                        this.range_left -= chunk.len() as u64;
+                        this.remaining -= chunk.len() as u64;
                         return Poll::Ready(Some(Ok(Frame::data(chunk))));
                     }
                     Some(Err(e)) => {
                         this.current = None;
                         this.segments.clear();
                         return Poll::Ready(Some(Err(e)));
+                    }
+                    // ...or that ends before it
+                    None if this.range_left > 0 => {
+                        this.current = None;
+                        this.segments.clear();
+                        return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "byte source ended before the range did"))));
                     }
                     None => this.current = None,
                 }
@@ -102,7 +123,8 @@ impl Body for SourceBody {
                 }
                 Segment::Range { len: 0, .. } => {}
                 Segment::Range { offset, len } => {
-                    this.current = Some(this.source.range(offset, len))
+                    this.range_left = len;
+                    this.current = Some(this.source.range(offset, len));
                 }
             }
         }
@@ -114,5 +136,40 @@ impl Body for SourceBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::stream::{StreamLimiter, FILE_STREAMS};
+
+    /// A source that answers every range with `n` bytes, whatever was asked.
+    struct Sloppy(usize);
+
+    impl ByteSource for Sloppy {
+        fn range(&self, _offset: u64, _len: u64) -> ChunkStream {
+            let b = Bytes::from(vec![b'x'; self.0]);
+            Box::pin(futures_util::stream::iter([Ok(b)]))
+        }
+    }
+
+    async fn drain(source: usize, range: u64) -> Result<u64, io::Error> {
+        use http_body_util::BodyExt;
+        let limiter = StreamLimiter::new(FILE_STREAMS, 1, 1, std::time::Duration::from_secs(1), 1);
+        let permit = limiter.acquire().await.unwrap();
+        let mut body = SourceBody::new(Arc::new(Sloppy(source)), vec![Segment::Range { offset: 0, len: range }, Segment::Literal(Bytes::from_static(b"--end"))], permit);
+        let mut n = 0;
+        while let Some(f) = body.frame().await {
+            n += f?.into_data().map_or(0, |d| d.len() as u64);
+        }
+        Ok(n)
+    }
+
+    #[tokio::test]
+    async fn a_source_must_yield_exactly_its_range() {
+        assert_eq!(drain(10, 10).await.unwrap(), 15);
+        assert!(drain(11, 10).await.is_err(), "too many bytes");
+        assert_eq!(drain(9, 10).await.unwrap_err().kind(), io::ErrorKind::UnexpectedEof, "too few bytes");
     }
 }

@@ -21,7 +21,7 @@ pub const MAX_NAME_BYTES: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebCopyError {
-    #[error("filename must be one plain file name (no '/', '\\\\', leading '.', control characters; at most {MAX_NAME_BYTES} bytes)")]
+    #[error("filename must be one plain media file name (image, video or audio extension; no '/', '\\', leading '.', control characters; at most {MAX_NAME_BYTES} bytes)")]
     BadName,
     #[error("a different file already has that name")]
     Conflict,
@@ -41,6 +41,18 @@ impl From<std::io::Error> for WebCopyError {
     }
 }
 
+/// Extensions a web copy may have: media a browser shows without running
+/// anything (the `/media/` mount serves by extension, with no sandbox: an HTML or
+/// SVG copy would script the node's origin, where the pages keep their tokens).
+pub const WEB_COPY_EXTENSIONS: &[&str] =
+    &["gif", "jpg", "jpeg", "png", "webp", "avif", "bmp", "ico", "mp4", "webm", "mov", "m4v", "mp3", "wav", "ogg", "oga", "m4a", "aac", "flac", "opus"];
+
+/// Is `name` a plain media file name a web copy may take?
+pub fn valid_copy_name(name: &str) -> bool {
+    valid_name(name)
+        && name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && WEB_COPY_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
 /// Is `name` one plain, visible file name?
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -53,7 +65,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Copy `item` (whose content hash is `media_id`) to `dir/name`; returns the path.
 pub async fn copy_to(item: StoredMedia, media_id: &str, dir: &Path, name: &str) -> Result<PathBuf, WebCopyError> {
-    if !valid_name(name) {
+    if !valid_copy_name(name) {
         return Err(WebCopyError::BadName);
     }
     let dest = dir.join(name);
@@ -76,19 +88,24 @@ pub async fn copy_to(item: StoredMedia, media_id: &str, dir: &Path, name: &str) 
     }
     let t = tmp.take().expect("the temp file is there after the loop");
     let expected = media_id.to_owned();
-    crate::memory::track::spawn_blocking(move || publish(t, &dest_owned, &expected))
+    let size = item.size;
+    crate::memory::track::spawn_blocking(move || publish(t, &dest_owned, &expected, size))
         .await
         .map_err(|e| WebCopyError::Io(std::io::Error::other(e)))??;
     Ok(dest)
 }
 
-fn publish(tmp: tempfile::NamedTempFile, dest: &Path, media_id: &str) -> Result<(), WebCopyError> {
+fn publish(tmp: tempfile::NamedTempFile, dest: &Path, media_id: &str, size: u64) -> Result<(), WebCopyError> {
     tmp.as_file().sync_all()?;
     match tmp.persist_noclobber(dest) {
         Ok(_) => Ok(()),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-            // the same bytes under that name already: done
+            // the same bytes under that name already: done (sizes first: no hashing
+            // of a file that cannot match)
             let existing = std::fs::File::open(dest)?;
+            if existing.metadata()?.len() != size {
+                return Err(WebCopyError::Conflict);
+            }
             let hash = crate::http::etag::sha256_hex(existing)?;
             if hash == media_id {
                 Ok(())
@@ -103,6 +120,17 @@ fn publish(tmp: tempfile::NamedTempFile, dest: &Path, media_id: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::valid_name;
+
+    #[test]
+    fn copy_names_are_inert_media() {
+        use super::valid_copy_name;
+        for ok in ["clip.gif", "Squat Loop.MP4", "a.b.webm"] {
+            assert!(valid_copy_name(ok), "{ok}");
+        }
+        for bad in ["x.html", "x.svg", "x.htm", "x.xml", "x.js", "x", ".gif", "x.gif.html", "x.pdf"] {
+            assert!(!valid_copy_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn names() {

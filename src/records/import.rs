@@ -139,6 +139,7 @@ impl Importer<'_> {
                     Upserted::Inserted => self.summary.imported += 1,
                     Upserted::Updated => self.summary.updated += 1,
                     Upserted::Unchanged => self.summary.unchanged += 1,
+                    Upserted::Refused => self.summary.skipped += 1,
                 }
             }
         }
@@ -148,7 +149,14 @@ impl Importer<'_> {
         }
         if !self.users.is_empty() {
             let batch: Vec<UserDoc> = std::mem::take(&mut self.users);
-            self.summary.users += self.rt.block_on(self.user_store.upsert_users(batch))?.len() as u64;
+            let emails: Vec<String> = batch.iter().map(|u| u.email().to_owned()).collect();
+            for (u, email) in self.rt.block_on(self.user_store.upsert_users(batch))?.into_iter().zip(emails) {
+                if u == Upserted::Refused {
+                    self.skip("users", format!("{email}: its userId belongs to another account on this node"));
+                } else {
+                    self.summary.users += 1;
+                }
+            }
         }
         Ok(())
     }
@@ -178,7 +186,7 @@ fn user_doc(id: Option<String>, doc: Value) -> Result<UserDoc, String> {
             hex::encode(Sha256::digest(email_key(email).as_bytes()))[..20].to_owned()
         }
     };
-    Ok(UserDoc { id, doc })
+    Ok(UserDoc { id, doc, rev: 0 })
 }
 
 /// Counts bytes read, for the progress bar.

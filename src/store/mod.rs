@@ -66,6 +66,9 @@ pub enum Upserted {
     Inserted,
     Updated,
     Unchanged,
+    /// Not written: it would have taken an identity another document holds
+    /// (an imported account whose id belongs to another email).
+    Refused,
 }
 
 /// Score columns computed by the store for the page (only those the query asked for).

@@ -20,6 +20,9 @@ pub struct UserDoc {
     pub id: String,
     /// The original's fields.
     pub doc: Map<String, Value>,
+    /// The stored revision this copy was read at (0 for a new one): a write of
+    /// an older copy is refused, so no read-modify-write undoes another.
+    pub rev: u64,
 }
 
 impl std::fmt::Debug for UserDoc {
@@ -75,10 +78,12 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: UserDoc) -> Result<Inserted, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserDoc>, StoreError>;
     async fn user_by_id(&self, id: &str) -> Result<Option<UserDoc>, StoreError>;
-    /// Replace an account's document (by id); false if it does not exist.
+    /// Replace an account's document (by id) if it is still at `user.rev`; false
+    /// when it does not exist or was written since it was read.
     async fn update_user(&self, user: &UserDoc) -> Result<bool, StoreError>;
     /// A page of accounts, oldest first, with the total.
     async fn list_users(&self, limit: u32, offset: u64) -> Result<(u64, Vec<UserDoc>), StoreError>;
-    /// Import: insert or replace by email (idempotent), keeping the given id.
+    /// Import: insert or replace by email (idempotent); the account takes the
+    /// imported id (tokens of an earlier account of that email stop matching it).
     async fn upsert_users(&self, users: Vec<UserDoc>) -> Result<Vec<Upserted>, StoreError>;
 }

@@ -309,3 +309,88 @@ async fn the_originals_users_export_logs_in_with_old_passwords_and_keys() {
     let (s, _, _) = post(&c, &t, "/api/user/login", None, json!({"email": "legacy@example.com", "password": "hunter2"})).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_not_everyone() {
+    let t = TestServer::start_with(|c| c.http.trusted_proxies = "127.0.0.1".into()).await;
+    register(&t, "frank@example.com", "frank password").await;
+    let c = reqwest::Client::new();
+    let login = |xff: &'static str, pw: &'static str| {
+        let c = c.clone();
+        let url = t.url("/api/user/login");
+        async move {
+            c.post(url).header("x-forwarded-for", xff).json(&json!({"email": "frank@example.com", "password": pw})).send().await.unwrap().status().as_u16()
+        }
+    };
+    let mut limited = false;
+    for _ in 0..10 {
+        // a client may prepend anything; the proxy's own entry is the rightmost
+        if login("6.6.6.6, 203.0.113.9", "wrong").await == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the forwarded attacker is limited");
+    assert_eq!(login("198.51.100.7", "frank password").await, 200, "another client behind the same proxy signs in");
+    // without the setting, X-Forwarded-For is not believed
+    let plain = TestServer::start().await;
+    register(&plain, "gina@example.com", "gina password").await;
+    for i in 0..8 {
+        let r = c.post(plain.url("/api/user/login")).header("x-forwarded-for", format!("10.0.0.{i}")).json(&json!({"email": "gina@example.com", "password": "no"})).send().await.unwrap();
+        if r.status() == 429 {
+            return; // one socket address: limited despite the changing header
+        }
+    }
+    panic!("X-Forwarded-For from an untrusted peer changed the limited address");
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_address() {
+    let t = TestServer::start().await;
+    let c = client_from([127, 0, 0, 3]);
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        let (s, _, _) = post(&c, &t, "/api/user/register", None, json!({"email": format!("bulk{i}@example.com"), "password": "bulk password"})).await;
+        statuses.push(s);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    assert_eq!(*statuses.last().unwrap(), 429);
+    let (s, _, _) = post(&client_from([127, 0, 0, 4]), &t, "/api/user/register", None, json!({"email": "other@example.com", "password": "other password"})).await;
+    assert_eq!(s, 201, "another address registers");
+}
+
+#[tokio::test]
+async fn an_imported_account_cannot_be_taken_over_by_an_earlier_registration() {
+    let t = TestServer::start().await;
+    let c = reqwest::Client::new();
+    // someone registers the victim's email before the operator imports the export
+    let squatter = register(&t, "victim@example.com", "squatter password").await;
+    let squatter_tok = squatter["token"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("users.ndjson");
+    let victim = json!({"_index": "users", "_id": "victimId00000000000", "_source": {"email": "victim@example.com", "passwordHash": "$2a$10$W57CWQ2ryxYMvlj7OLhIfuQh2LEachLltPFuxRH8zhMyt4jdpZqzG", "publicKey": ABANDON_PUBLIC_KEY, "isAdmin": true}});
+    // and an export row whose id is already another account's
+    let bystander = register(&t, "bystander@example.com", "bystander password").await;
+    let other_id = claims(bystander["token"].as_str().unwrap())["userId"].as_str().unwrap().to_owned();
+    let clash = json!({"_index": "users", "_id": other_id, "_source": {"email": "someone@example.com", "passwordHash": "$2a$10$W57CWQ2ryxYMvlj7OLhIfuQh2LEachLltPFuxRH8zhMyt4jdpZqzG"}});
+    std::fs::write(&f, format!("{victim}\n{clash}\n")).unwrap();
+    let stores = t.server.state.stores.clone();
+    let summary = tokio::task::spawn_blocking(move || oipd::records::import::import_files(&stores, &tokio::runtime::Handle::current(), &[f], false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((summary.users, summary.skipped), (1, 1), "{summary}");
+    // the squatter's token no longer acts on the account now holding the victim's data
+    let r = c.get(t.url("/api/user/admin/users")).bearer_auth(&squatter_tok).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let (s, _, _) = post(&c, &t, "/api/user/generate-calendar-jwt", Some(&squatter_tok), json!({})).await;
+    assert_eq!(s, 404);
+    // the victim signs in with their old password and their old id
+    let (s, v, _) = post(&c, &t, "/api/user/login", None, json!({"email": "victim@example.com", "password": "hunter2"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(claims(v["token"].as_str().unwrap())["userId"], "victimId00000000000");
+    // the bystander's account is untouched by the clashing row
+    let (s, _, _) = post(&c, &t, "/api/user/login", None, json!({"email": "bystander@example.com", "password": "bystander password"})).await;
+    assert_eq!(s, 200);
+    assert!(t.server.state.stores.users.user_by_email("someone@example.com").await.unwrap().is_none());
+}

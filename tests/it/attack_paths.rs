@@ -272,6 +272,8 @@ async fn traversal_corpus_against_the_public_dir() {
                 continue;
             }
             check(&f, &url, &r);
+            // the secrets and the data live in the first server's directory
+            assert!(!String::from_utf8_lossy(&r.body).contains(t.dir.path().to_str().unwrap()), "{url:.200} revealed a path");
             refused += 1;
         }
         assert!(refused > 100, "fallback {fallback}: {refused} refused");

@@ -90,7 +90,16 @@ async fn web_setup_copies_owned_media_under_media() {
         let (s, v) = t.post_json("/api/media/web-setup", Some(&alice), &json!({"mediaId": id, "filename": bad})).await;
         assert_eq!(s, 400, "{bad}: {v}");
     }
-    assert!(!t.dir.path().join("data/media/escape.gif").exists());
+    assert!(!t.web_root().join("escape.gif").exists() && !t.dir.path().join("data/media/escape.gif").exists());
+    // only media names and media bytes: an HTML or SVG copy would script this origin
+    for bad in ["page.html", "icon.svg", "x.js", "noext"] {
+        let (s, v) = t.post_json("/api/media/web-setup", Some(&alice), &json!({"mediaId": id, "filename": bad})).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (_, html) = t.upload(Some(&alice), b"<script>alert(1)</script>".to_vec(), "text/html", Some("public")).await;
+    let (s, v) = t.post_json("/api/media/web-setup", Some(&alice), &json!({"mediaId": html["mediaId"], "filename": "innocent.gif"})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(!t.web_root().join("oip-arweave-indexer/innocent.gif").exists());
     // not the owner: missing
     let (s, _) = t.post_json("/api/media/web-setup", Some(&bob), &json!({"mediaId": id, "filename": "bob.gif"})).await;
     assert_eq!(s, 404);

@@ -64,7 +64,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
         email_key TEXT NOT NULL UNIQUE,
-        doc TEXT NOT NULL
+        doc TEXT NOT NULL,
+        -- bumped by every write; a write of an older copy is refused
+        rev INTEGER NOT NULL DEFAULT 0
     );
     "#,
 ];
