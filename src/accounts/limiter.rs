@@ -164,6 +164,18 @@ struct Counter {
 }
 
 impl Counter {
+    /// Take back one counted failure, and the lock it alone set (only if no later
+    /// failure replaced that lock meanwhile).
+    fn take_back(&mut self, lock: Option<LockUndo>) {
+        self.failures = self.failures.saturating_sub(1);
+        if let Some(undo) = lock {
+            if self.locked_until == Some(undo.set) {
+                self.locked_until = undo.previous;
+                self.strikes = undo.previous_strikes;
+            }
+        }
+    }
+
     fn new(now: Instant) -> Self {
         Counter {
             failures: 0,
@@ -335,15 +347,7 @@ impl LoginLimiter {
         let mut maps = self.maps();
         maps.addresses.pop(&attempt.address);
         let entry = maps.accounts.get_or_insert_mut(attempt.account, || AccountEntry::new(now));
-        let c = &mut entry.counter;
-        c.failures = c.failures.saturating_sub(1);
-        if let Some(undo) = attempt.account_lock {
-            // only if no later failure replaced the lock meanwhile
-            if c.locked_until == Some(undo.set) {
-                c.locked_until = undo.previous;
-                c.strikes = undo.previous_strikes;
-            }
-        }
+        entry.counter.take_back(attempt.account_lock);
         entry.remember(attempt.address);
     }
 
@@ -356,14 +360,7 @@ impl LoginLimiter {
             c.failures = c.failures.saturating_sub(1);
         }
         if let Some(entry) = maps.accounts.peek_mut(&attempt.account) {
-            let c = &mut entry.counter;
-            c.failures = c.failures.saturating_sub(1);
-            if let Some(undo) = attempt.account_lock {
-                if c.locked_until == Some(undo.set) {
-                    c.locked_until = undo.previous;
-                    c.strikes = undo.previous_strikes;
-                }
-            }
+            entry.counter.take_back(attempt.account_lock);
         }
     }
 
