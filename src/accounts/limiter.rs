@@ -115,6 +115,8 @@ pub struct Attempt {
     /// The account lock this attempt's failure set, if it set one (undone on
     /// success; the address's entry is simply cleared).
     account_lock: Option<LockUndo>,
+    /// The address lock it set, if any (undone when the attempt is cancelled).
+    address_lock: Option<LockUndo>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -315,7 +317,8 @@ impl LoginLimiter {
         if let Some(wait) = address_wait.max(account_wait) {
             return Err(RetryAfter(wait));
         }
-        maps.addresses
+        let address_lock = maps
+            .addresses
             .get_or_insert_mut(address, || Counter::new(now))
             .fail(now, limits.per_address_failures, &limits);
         let account_lock = maps
@@ -327,6 +330,7 @@ impl LoginLimiter {
             account,
             address,
             account_lock,
+            address_lock,
         })
     }
 
@@ -357,7 +361,7 @@ impl LoginLimiter {
     pub fn cancel(&self, attempt: Attempt) {
         let mut maps = self.maps();
         if let Some(c) = maps.addresses.peek_mut(&attempt.address) {
-            c.failures = c.failures.saturating_sub(1);
+            c.take_back(attempt.address_lock);
         }
         if let Some(entry) = maps.accounts.peek_mut(&attempt.account) {
             entry.counter.take_back(attempt.account_lock);
@@ -421,6 +425,22 @@ mod tests {
         assert!(l.check_at("b@x.org", ip(1), t0 + Duration::from_secs(30)).is_err());
         // and free again after the lockout
         assert!(l.check_at("b@x.org", ip(1), t0 + MIN).is_ok());
+    }
+
+    #[test]
+    fn cancelled_attempts_count_for_nothing() {
+        let l = limiter();
+        let t0 = Instant::now();
+        fail_n(&l, "a@x.org", ip(1), DEFAULT_PER_ADDRESS_FAILURES - 1, t0);
+        // the attempt that would lock the address, cancelled (the server was busy), many times
+        for _ in 0..20 {
+            let a = l.check_at("a@x.org", ip(1), t0).expect("not locked");
+            l.cancel(a);
+        }
+        // the next real failure is the one that locks
+        let a = l.check_at("a@x.org", ip(1), t0).expect("still not locked");
+        l.failed(a);
+        assert!(l.check_at("a@x.org", ip(1), t0).is_err());
     }
 
     #[test]
