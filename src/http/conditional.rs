@@ -56,8 +56,15 @@ fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
     out
 }
 
+/// An `If-Modified-Since` / `If-Unmodified-Since` date. The field takes one
+/// HTTP-date; a value with more than one member (several field lines, or a list)
+/// is invalid and ignored (RFC 9110 §13.1.3, §13.1.4), like any unparsable date.
 fn date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
-    let v = headers.get(name)?.to_str().ok()?;
+    let mut lines = headers.get_all(name).iter();
+    let v = lines.next()?.to_str().ok()?;
+    if lines.next().is_some() {
+        return None;
+    }
     httpdate::parse_http_date(v.trim()).ok()
 }
 
@@ -175,6 +182,10 @@ mod tests {
             (vec![("if-modified-since", after)], NotModified),
             (vec![("if-modified-since", before)], Proceed),
             (vec![("if-modified-since", "yesterday")], Proceed),
+            // a field with more than one member is invalid and ignored (§13.1.3), even identical ones
+            (vec![("if-modified-since", same), ("if-modified-since", same)], Proceed),
+            (vec![("if-modified-since", after), ("if-modified-since", before)], Proceed),
+            (vec![("if-unmodified-since", before), ("if-unmodified-since", before)], Proceed),
             // If-None-Match wins over If-Modified-Since (both ways)
             (vec![("if-none-match", "\"x\""), ("if-modified-since", after)], Proceed),
             (vec![("if-none-match", "\"abc123\""), ("if-modified-since", before)], NotModified),
