@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod arweave;
 pub mod auth;
 pub mod civil;
 pub mod clients;
