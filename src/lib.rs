@@ -12,6 +12,7 @@ pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod indexer;
 pub mod limits;
 pub mod media;
 pub mod memory;
