@@ -13,6 +13,7 @@ pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod indexer;
 pub mod indexer_gateway;
 pub mod limits;
 pub mod media;
