@@ -14,7 +14,6 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod indexer;
-pub mod indexer_gateway;
 pub mod limits;
 pub mod media;
 pub mod memory;

@@ -9,6 +9,7 @@
 //! gateway client, which caps data size) and storing live elsewhere.
 
 pub mod expand;
+pub mod gateway;
 #[cfg(test)]
 mod fixtures;
 pub mod handle;

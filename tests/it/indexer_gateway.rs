@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use oipd::clients::{ClientLimits, OutboundClient};
-use oipd::indexer_gateway::{GatewayError, Gateways};
+use oipd::indexer::gateway::{GatewayError, Gateways};
 
 /// A gateway serving `n` OIP transactions in pages of 2, heights 1..=n.
 async fn gateway(n: u64, hits: Arc<AtomicUsize>) -> String {
@@ -103,7 +103,7 @@ async fn when_every_gateway_is_out_the_answer_says_when() {
 #[tokio::test]
 async fn a_gateway_that_keeps_failing_opens_its_breaker() {
     let gws = Gateways::new(&[broken().await], client()).unwrap();
-    for _ in 0..oipd::indexer_gateway::BREAKER_FAILURES {
+    for _ in 0..oipd::indexer::gateway::BREAKER_FAILURES {
         let _ = gws.page(1, None, None, 2).await;
         // wait out the (short, jittered) backoff so the next call reaches it
         let wait = gws.report()[0].retry_in_ms;
