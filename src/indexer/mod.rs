@@ -4,9 +4,13 @@
 //! form and back ([`expand`]), and the JavaScript semantics all of them must
 //! reproduce to agree with the original byte for byte ([`js`]).
 //!
-//! Bounds: no I/O, no network, no store here — plain functions over one
-//! transaction at a time; each module names its own limits. Fetching (the
-//! gateway client, which caps data size) and storing live elsewhere.
+//! Gateways ([`gateway`]): GraphQL discovery and the chain tip over ordered,
+//! failing-over gateways with backoff, breakers and honoured 429s.
+//!
+//! Bounds: no store here; only [`gateway`] does I/O (through the outbound
+//! client, answers capped); the rest are plain functions over one transaction at
+//! a time; each module names its own limits. The supervised indexer task that
+//! ties them to the store is not built yet (issue 13).
 
 pub mod expand;
 pub mod gateway;
