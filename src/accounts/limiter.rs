@@ -261,6 +261,8 @@ struct Maps {
 pub struct LoginLimiter {
     limits: LoginLimits,
     maps: Mutex<Maps>,
+    /// How its two maps are named in `/api/health/memory` (accounts, addresses).
+    names: (&'static str, &'static str),
 }
 
 impl LoginLimiter {
@@ -283,7 +285,15 @@ impl LoginLimiter {
                 accounts: LruCache::new(cap),
                 addresses: LruCache::new(cap),
             }),
+            names: ("login_accounts", "login_addresses"),
         }
+    }
+
+    /// The same limiter under other names in `/api/health/memory` (another use of
+    /// it, e.g. registrations).
+    pub fn named(mut self, accounts: &'static str, addresses: &'static str) -> Self {
+        self.names = (accounts, addresses);
+        self
     }
 
     pub fn limits(&self) -> &LoginLimits {
@@ -378,7 +388,7 @@ impl LoginLimiter {
 impl BoundSource for LoginLimiter {
     fn report(&self, out: &mut Vec<BoundReport>) {
         let (accounts, addresses) = self.tracked();
-        for (name, fill) in [("login_accounts", accounts), ("login_addresses", addresses)] {
+        for (name, fill) in [(self.names.0, accounts), (self.names.1, addresses)] {
             out.push(BoundReport {
                 name,
                 unit: "entries",

@@ -179,7 +179,8 @@ impl AccountsService {
                 per_address_failures: REGISTRATIONS_PER_ADDRESS,
                 per_account_failures: REGISTRATIONS_PER_ADDRESS,
                 ..LoginLimits::default()
-            }),
+            })
+            .named("registration_emails", "registration_addresses"),
             hashing: StreamLimiter::new(HASHING, HASHING_SLOTS, HASHING_QUEUE, HASHING_WAIT, retry_after),
             registration_limit,
         }
@@ -636,5 +637,6 @@ impl BoundSource for AccountsService {
     fn report(&self, out: &mut Vec<BoundReport>) {
         self.hashing.report(out);
         self.limiter.report(out);
+        self.registrations.report(out);
     }
 }

@@ -354,6 +354,8 @@ async fn registrations_are_limited_per_address() {
         statuses.push(s);
     }
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    // the registration limiter's maps are listed with their fill, like every bound
+    assert!(t.bound("registration_addresses").await.1 >= 1);
     assert_eq!(*statuses.last().unwrap(), 429);
     let (s, _, _) = post(&client_from([127, 0, 0, 4]), &t, "/api/user/register", None, json!({"email": "other@example.com", "password": "other password"})).await;
     assert_eq!(s, 201, "another address registers");
