@@ -109,7 +109,18 @@ struct Stats {
     /// Transactions per second over the last cycle that did work, ×1000.
     rate_milli: AtomicU64,
     last_cycle_ms: AtomicU64,
+    /// Data fetches in flight now.
+    fetching: AtomicU64,
     last_error: Mutex<Option<String>>,
+}
+
+/// Counts a fetch in flight while it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// One cycle's outcome.
@@ -192,6 +203,8 @@ impl Indexer {
         if let Some(size) = d.data_size.filter(|s| *s > self.settings.max_data_bytes) {
             return Err(format!("data too large ({size} bytes, at most {})", self.settings.max_data_bytes));
         }
+        self.stats.fetching.fetch_add(1, Relaxed);
+        let _in_flight = InFlight(&self.stats.fetching);
         match self.gateways.data(&d.id, self.settings.max_data_bytes).await {
             Ok(b) => Ok(b.to_vec()),
             Err(DataError::TooLarge(max)) => Err(format!("data too large (over {max} bytes)")),
@@ -446,7 +459,7 @@ impl BoundSource for Indexer {
         out.push(BoundReport { name: "indexer_page_size", unit: "transactions", capacity: s.page_size as u64, fill: 0, config: "--index-page-size" });
         out.push(BoundReport { name: "indexer_pages_per_cycle", unit: "pages", capacity: s.pages_per_cycle as u64, fill: 0, config: "--index-pages-per-cycle" });
         out.push(BoundReport { name: "indexer_data_bytes", unit: "bytes", capacity: s.max_data_bytes, fill: 0, config: "--index-max-data-bytes" });
-        out.push(BoundReport { name: "indexer_fetches", unit: "requests", capacity: s.fetch_concurrency as u64, fill: 0, config: "--index-fetch-concurrency" });
+        out.push(BoundReport { name: "indexer_fetches", unit: "requests", capacity: s.fetch_concurrency as u64, fill: self.stats.fetching.load(Relaxed), config: "--index-fetch-concurrency" });
         out.push(BoundReport { name: "indexer_fork_check", unit: "transactions", capacity: MAX_FORK_CHECK as u64, fill: 0, config: "const indexer::run::MAX_FORK_CHECK" });
     }
 }

@@ -422,3 +422,67 @@ fn kill_9_mid_cycle_loses_nothing_and_repeats_nothing() {
     }
     drop(gw);
 }
+
+#[tokio::test]
+async fn organizations_through_the_original_templates() {
+    use oipd::indexer::process::{ORG_BASIC_TEMPLATE, ORG_TEMPLATE};
+    let w = world();
+    let mut chain = w.chain;
+    // The organization templates at the txids the original hard-codes.
+    let mut basic = tx_template(&w.alice, "basic", &template_fields()[0].1, 101);
+    basic.id = ORG_BASIC_TEMPLATE.into();
+    let mut org_t = tx_template(&w.alice, "organization", &json!({
+        "org_handle": "string", "index_org_handle": 0, "org_public_key": "string", "index_org_public_key": 1,
+        "admin_public_keys": "repeated string", "index_admin_public_keys": 2, "membership_policy": "enum",
+        "membership_policyValues": [{"code": "invite", "name": "Invite Only"}, {"code": "domain", "name": "Auto-Enroll App Users"}],
+        "index_membership_policy": 3
+    }), 101);
+    org_t.id = ORG_TEMPLATE.into();
+    let org = tx_record(&w.alice, "organization", &json!([
+        {"0": "Acme", "1": "An organization", "t": ORG_BASIC_TEMPLATE},
+        {"0": "acme", "1": w.alice.modulus, "2": [w.alice.modulus], "3": 1, "t": ORG_TEMPLATE}
+    ]), 107);
+    let forged = {
+        let mut t = tx_record(&w.bob, "organization", &json!([{"0": "Evil", "t": ORG_BASIC_TEMPLATE}, {"0": "evil", "t": ORG_TEMPLATE}]), 107);
+        t.data = json!([{"0": "Evil2", "t": ORG_BASIC_TEMPLATE}, {"0": "evil", "t": ORG_TEMPLATE}]).to_string().into_bytes();
+        t
+    };
+    chain.txs.extend([basic, org_t, org.clone(), forged]);
+    let gw = TestGateway::start(chain).await;
+    let s = node(&gw, &w.alice_reg.id, |_| {}).await;
+    indexed_to(&s, 107).await;
+    let (st, v) = s.get_json("/api/organizations?limit=5", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["qtyOrganizationsInDB"], 1, "the forged registration is refused: {v:#}");
+    assert_eq!(v["maxArweaveOrgBlockInDB"], 107);
+    let o = &v["organizationsInDB"][0];
+    assert_eq!(o["data"]["name"], "Acme");
+    assert_eq!(o["data"]["orgHandle"], oipd::indexer::handle::handle_with_digits(&org.id, "acme", 1).as_str());
+    assert_eq!(o["data"]["membershipPolicy"], "Auto-Enroll App Users", "enum expanded through the organization template");
+    assert_eq!(o["oip"]["did"], did(&org));
+}
+
+#[test]
+fn oipd_index_once_catches_up_and_exits() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let w = world();
+    let gw = rt.block_on(TestGateway::start(w.chain));
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
+        .args(["index", "--once", "--arweave-gateways", &gw.url, "--index-start-block", "0", "--index-bootstrap-creators", &w.alice_reg.id, "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("indexed to block 104 (tip 130), 9 transactions"), "{stdout}");
+    // what it indexed is there for `serve`
+    let p = Oipd::serve(dir.path(), &[]);
+    let v: Value = rt.block_on(async { reqwest::get(p.url("/api/records?recordType=post")).await.unwrap().json().await.unwrap() });
+    assert_eq!(v["searchResults"], 3, "{v:#}");
+    // no gateway: one clear line
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd")).args(["index", "--once", "--data-dir"]).arg(dir.path()).env("OIPD_ARWEAVE_GATEWAYS", "").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no gateway configured"));
+}

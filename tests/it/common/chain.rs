@@ -289,6 +289,11 @@ async fn info(State(st): State<St>) -> Response {
 
 impl TestGateway {
     pub async fn start(chain: Chain) -> Self {
+        Self::start_on("127.0.0.1:0", chain).await
+    }
+
+    /// [`TestGateway::start`] on a given address.
+    pub async fn start_on(listen: &str, chain: Chain) -> Self {
         let st = St {
             chain: Arc::new(Mutex::new(chain)),
             fault: Arc::new(Mutex::new(Fault::None)),
@@ -301,7 +306,7 @@ impl TestGateway {
             .route("/tx/{id}/status", get(status))
             .route("/{id}", get(data))
             .with_state(st.clone());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = tokio::net::TcpListener::bind(listen).await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
         TestGateway { url: format!("http://{addr}"), chain: st.chain, fault: st.fault, graphql_hits: st.graphql_hits, data_hits: st.data_hits }
