@@ -110,6 +110,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    oipd::memory::configure_c_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

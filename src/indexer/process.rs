@@ -568,3 +568,47 @@ async fn delete(tx: &Tx, height: u64, ctx: &Ctx<'_>, creator: &Creator, item: Va
     }
     Ok(Effect::Delete { message, target, template: is_template })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_type_policy_as_the_original() {
+        let all = TypeFilter::from_env_values("ALL", "", "");
+        assert!(all.admits("post"));
+        let white = TypeFilter::from_env_values("whitelist", " post , recipe ,", "");
+        assert!(white.admits("post") && white.admits("recipe") && !white.admits("image"));
+        assert!(white.admits("delete") && white.admits("deleteTemplate"), "deletes always pass");
+        let black = TypeFilter::from_env_values("blacklist", "post", "image, video");
+        assert!(black.admits("post") && !black.admits("image") && !black.admits(" video "));
+        assert_eq!(TypeFilter::from_env_values("nonsense", "post", ""), TypeFilter::All, "unknown modes fall back to all");
+    }
+
+    #[test]
+    fn skip_reasons_have_labels() {
+        for (reason, label) in [
+            ("data too large (over 10 bytes)", "too_large"),
+            ("data fetch failed: gateway x: timed out", "fetch_failed"),
+            ("creator not indexed", "creator_unknown"),
+            ("template signature: signature mismatch", "bad_signature"),
+            ("record signature does not verify", "bad_signature"),
+            ("data: unknown template abc", "bad_data"),
+            ("template fields: no name", "template"),
+            ("record type \"image\" is not indexed here", "type_filtered"),
+            ("Type is Some(\"Foo\"), not Record or Template", "not_oip_type"),
+            ("Ver \"0.7\" is not accepted for records", "version"),
+            ("handle: every handle from \"x\" is taken", "handle"),
+            ("something new", "other"),
+        ] {
+            assert_eq!(reason_label(reason), label, "{reason}");
+        }
+    }
+
+    #[test]
+    fn json_strings_holding_arrays_become_arrays() {
+        let mut v = json!({"a": "[1,2]", "b": "[not json]", "c": {"d": "[\"x\"]"}, "e": "plain"});
+        json_string_arrays(&mut v);
+        assert_eq!(v, json!({"a": [1, 2], "b": "[not json]", "c": {"d": ["x"]}, "e": "plain"}));
+    }
+}
