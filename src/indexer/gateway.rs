@@ -50,6 +50,12 @@ pub enum GatewayError {
 pub enum DataError {
     #[error("data too large (over {0} bytes)")]
     TooLarge(u64),
+    /// The gateway does not have the data (404/410): not the gateway's failure.
+    #[error("data not found")]
+    Missing,
+    /// The body broke off before its end.
+    #[error("data truncated")]
+    Truncated,
     #[error("data fetch: {0}")]
     Gateway(GatewayError),
 }
@@ -73,6 +79,8 @@ pub struct Discovered {
 /// One page of discovery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// The gateway that answered (cursors are only valid there).
+    pub gateway: String,
     pub txs: Vec<Discovered>,
     /// The cursor of the last edge (where the next page starts).
     pub cursor: Option<String>,
@@ -115,6 +123,14 @@ pub struct Gateways {
 /// Bound: bytes of a gateway's last error kept for reports.
 const MAX_ERROR_TEXT: usize = 300;
 
+/// A gateway URL for reports: no credentials, path, query or fragment.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.port().map(|p| format!(":{p}")).unwrap_or_default()),
+        Err(_) => "(unparseable gateway URL)".into(),
+    }
+}
+
 /// `d` ± 25 %, so gateways recovering together are not hit in step.
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.75 + fastrand::f64() / 2.0)
@@ -143,7 +159,7 @@ impl Gateways {
                 let h = g.health.lock().unwrap_or_else(|p| p.into_inner());
                 let wait = h.ready_at.map_or(Duration::ZERO, |r| r.saturating_duration_since(now));
                 GatewayReport {
-                    url: g.url.clone(),
+                    url: redact(&g.url),
                     state: if wait.is_zero() { "ok" } else if h.breaker_open { "breaker_open" } else { "backing_off" },
                     retry_in_ms: wait.as_millis() as u64,
                     consecutive_failures: h.failures,
@@ -163,7 +179,7 @@ impl Gateways {
 
     fn failed(g: &Gateway, reason: &str, retry_after: Option<Duration>) {
         let mut h = g.health.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = reason.to_owned();
+        let mut text = reason.replace(&g.url, &redact(&g.url));
         text.truncate(text.char_indices().nth(MAX_ERROR_TEXT).map_or(text.len(), |(i, _)| i));
         h.last_error = Some(text);
         let now = Instant::now();
@@ -188,11 +204,13 @@ impl Gateways {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
-        self.with_gateways(self.list.len(), f).await
+        self.with_gateways(self.list.len(), true, f).await
     }
 
-    /// [`Self::with_gateway`] over the first `n` gateways only.
-    async fn with_gateways<T, F, Fut>(&self, n: usize, f: F) -> Result<T, GatewayError>
+    /// [`Self::with_gateway`] over the first `n` gateways only. `resets`: whether
+    /// success clears the gateway's failures (`/info` answering says nothing
+    /// about its GraphQL, so it does not).
+    async fn with_gateways<T, F, Fut>(&self, n: usize, resets: bool, f: F) -> Result<T, GatewayError>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
@@ -210,7 +228,9 @@ impl Gateways {
             }
             match f(g.url.clone()).await {
                 Ok(v) => {
-                    Self::succeeded(g);
+                    if resets {
+                        Self::succeeded(g);
+                    }
                     return Ok(v);
                 }
                 Err(Attempt::RateLimited(wait)) => {
@@ -233,7 +253,7 @@ impl Gateways {
     pub async fn page(&self, min: u64, max: Option<u64>, cursor: Option<&str>, first: u32, fallback_ok: bool) -> Result<Page, GatewayError> {
         let query = discovery_query(min, max, cursor, first.clamp(1, MAX_PAGE_SIZE));
         let n = if fallback_ok { self.list.len() } else { 1 };
-        self.with_gateways(n, |base| {
+        self.with_gateways(n, true, |base| {
             let query = query.clone();
             async move {
                 let body = json!({ "query": query });
@@ -246,7 +266,9 @@ impl Gateways {
                     return Err(Attempt::Failed(format!("GraphQL answered {status}")));
                 }
                 let bytes = resp.bytes_limited(Some(MAX_PAGE_BYTES)).await.map_err(attempt)?;
-                parse_page(&bytes).map_err(Attempt::Failed)
+                let mut page = parse_page(&bytes).map_err(Attempt::Failed)?;
+                page.gateway = base;
+                Ok(page)
             }
         })
         .await
@@ -291,14 +313,20 @@ impl Gateways {
     /// [`DataError::TooLarge`] (declared or streamed), a gateway failure fails over.
     pub async fn data(&self, id: &str, max: u64) -> Result<bytes::Bytes, DataError> {
         let too_large = std::sync::atomic::AtomicBool::new(false);
+        let missing = std::sync::atomic::AtomicBool::new(false);
+        let truncated = std::sync::atomic::AtomicBool::new(false);
         let r = self
             .with_gateway(|base| {
-                let too_large = &too_large;
+                let (too_large, missing, truncated) = (&too_large, &missing, &truncated);
                 async move {
                     let resp = self.client.get(&format!("{base}/{id}")).await.map_err(attempt)?;
                     let status = resp.status();
                     if status.as_u16() == 429 {
                         return Err(Attempt::RateLimited(retry_after(resp.headers())));
+                    }
+                    if matches!(status.as_u16(), 404 | 410) {
+                        missing.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Ok(None);
                     }
                     if !status.is_success() {
                         return Err(Attempt::Failed(format!("data answered {status}")));
@@ -309,18 +337,29 @@ impl Gateways {
                             too_large.store(true, std::sync::atomic::Ordering::Relaxed);
                             Ok(None)
                         }
-                        Err(e) => Err(attempt(e)),
+                        // The gateway answered; one transaction's body broke off.
+                        // That is the transaction's problem (retried), not a
+                        // reason to back off the gateway.
+                        Err(_) => {
+                            truncated.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(None)
+                        }
                     }
                 }
             })
             .await
             .map_err(DataError::Gateway)?;
-        r.ok_or(DataError::TooLarge(max))
+        match r {
+            Some(b) => Ok(b),
+            None if missing.load(std::sync::atomic::Ordering::Relaxed) => Err(DataError::Missing),
+            None if truncated.load(std::sync::atomic::Ordering::Relaxed) => Err(DataError::Truncated),
+            None => Err(DataError::TooLarge(max)),
+        }
     }
 
     /// The chain's current height (`GET /info`).
     pub async fn tip(&self) -> Result<u64, GatewayError> {
-        self.with_gateway(|base| async move {
+        self.with_gateways(self.list.len(), false, |base| async move {
             let resp = self.client.get(&format!("{base}/info")).await.map_err(attempt)?;
             if resp.status().as_u16() == 429 {
                 return Err(Attempt::RateLimited(retry_after(resp.headers())));
@@ -373,6 +412,10 @@ pub fn discovery_query(min: u64, max: Option<u64>, cursor: Option<&str>, first: 
         "query {{ transactions(block:{block}, tags:[{{name:\"Index-Method\",values:[\"OIP\"]}},{{name:\"Ver\",values:[{versions}]}}], first:{first}, sort:HEIGHT_ASC, after:{after}) \
          {{ pageInfo {{ hasNextPage }} edges {{ cursor node {{ id owner {{ address key }} tags {{ name value }} block {{ height timestamp id }} data {{ size }} }} }} }} }}"
     )
+}
+
+fn txs_is_empty_but_more<T>(edges: &[T], has_next: bool) -> bool {
+    edges.is_empty() && has_next
 }
 
 /// A GraphQL answer → a page; anything else is a reason.
@@ -443,6 +486,9 @@ pub fn parse_page(bytes: &[u8]) -> Result<Page, String> {
     if t.edges.len() > MAX_PAGE_SIZE as usize * 10 {
         return Err(format!("a page of {} transactions (asked for at most {MAX_PAGE_SIZE})", t.edges.len()));
     }
+    if txs_is_empty_but_more(&t.edges, t.page_info.has_next_page) {
+        return Err("an empty page that says more follow".into());
+    }
     let cursor = t.edges.last().map(|e| e.cursor.clone());
     let txs = t
         .edges
@@ -459,7 +505,7 @@ pub fn parse_page(bytes: &[u8]) -> Result<Page, String> {
             data_size: e.node.data.and_then(|d| d.size).and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|s| s.parse().ok()))),
         })
         .collect();
-    Ok(Page { txs, cursor, has_next: t.page_info.has_next_page })
+    Ok(Page { gateway: String::new(), txs, cursor, has_next: t.page_info.has_next_page })
 }
 
 #[cfg(test)]

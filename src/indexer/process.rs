@@ -27,8 +27,14 @@ use crate::oip::model::{IndexedRecord, IndexedTemplate};
 use crate::store::indexer::{Creator, CreatorRow, Effect, IndexerStore, OrganizationRow};
 use crate::store::StoreError;
 
-/// Bound: parsed templates kept in memory.
+/// Bound: parsed templates kept in memory, by count and by the bytes of their
+/// source (a parsed template is a few times its source).
 pub const TEMPLATE_CACHE: usize = 512;
+pub const TEMPLATE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Bound: a template's data (real ones are a few KB).
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+/// Bound: a creator or organization registration's data.
+pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 /// Bound: handle suffix lengths tried before a registration is skipped.
 const MAX_HANDLE_TRIES: usize = 64;
 
@@ -109,23 +115,28 @@ impl Default for Policy {
 /// Parsed templates by txid, at most [`TEMPLATE_CACHE`], oldest out first.
 #[derive(Default)]
 pub struct TemplateCache {
-    inner: Mutex<(HashMap<String, Arc<Template>>, VecDeque<String>)>,
+    /// Templates with their source's size, oldest first in the queue, and the total.
+    inner: Mutex<(HashMap<String, (Arc<Template>, usize)>, VecDeque<String>, usize)>,
 }
 
 impl TemplateCache {
     fn get(&self, txid: &str) -> Option<Arc<Template>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.get(txid).cloned()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.get(txid).map(|(t, _)| t.clone())
     }
 
-    fn put(&self, t: Arc<Template>) {
+    fn put(&self, t: Arc<Template>, bytes: usize) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *g;
-        if map.insert(t.tx_id.clone(), t.clone()).is_none() {
-            order.push_back(t.tx_id.clone());
+        let (map, order, total) = &mut *g;
+        match map.insert(t.tx_id.clone(), (t.clone(), bytes)) {
+            None => order.push_back(t.tx_id.clone()),
+            Some((_, old)) => *total -= old,
         }
-        while order.len() > TEMPLATE_CACHE {
+        *total += bytes;
+        while order.len() > TEMPLATE_CACHE || (*total > TEMPLATE_CACHE_BYTES && order.len() > 1) {
             if let Some(old) = order.pop_front() {
-                map.remove(&old);
+                if let Some((_, b)) = map.remove(&old) {
+                    *total -= b;
+                }
             }
         }
     }
@@ -133,7 +144,9 @@ impl TemplateCache {
     /// Forget a template (deleted, or dropped by a fork).
     pub fn remove(&self, txid: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.remove(txid);
+        if let Some((_, b)) = g.0.remove(txid) {
+            g.2 -= b;
+        }
         g.1.retain(|t| t != txid);
     }
 
@@ -141,6 +154,11 @@ impl TemplateCache {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.0.clear();
         g.1.clear();
+        g.2 = 0;
+    }
+
+    fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).2
     }
 
     pub fn len(&self) -> usize {
@@ -163,7 +181,7 @@ impl TemplateCache {
                         .and_then(|v| Template::from_stored(&v).ok())
                         .map(|t| {
                             let t = Arc::new(t);
-                            self.put(t.clone());
+                            self.put(t.clone(), doc.len());
                             t
                         }),
                     None => None,
@@ -185,6 +203,13 @@ impl BoundSource for TemplateCache {
             capacity: TEMPLATE_CACHE as u64,
             fill: self.len() as u64,
             config: "const indexer::process::TEMPLATE_CACHE",
+        });
+        out.push(BoundReport {
+            name: "indexer_template_cache_bytes",
+            unit: "bytes",
+            capacity: TEMPLATE_CACHE_BYTES as u64,
+            fill: self.bytes() as u64,
+            config: "const indexer::process::TEMPLATE_CACHE_BYTES",
         });
     }
 }
@@ -255,10 +280,36 @@ async fn creator_of(tx: &Tx, ctx: &Ctx<'_>) -> Result<Option<Creator>, StoreErro
     }
 }
 
+/// The original's `validateTemplateFields`: every field (in JavaScript key
+/// order) has its `index_<field>`, except an enum's `<field>Values` right after it.
+fn template_fields_valid(fields: &Map<String, Value>) -> bool {
+    let mut last_was_enum = false;
+    for (k, v) in js_ordered_entries(fields) {
+        if k.starts_with("index_") {
+            continue;
+        }
+        if last_was_enum && k.ends_with("Values") {
+            last_was_enum = false;
+            continue;
+        }
+        if !fields.contains_key(&format!("index_{k}")) {
+            return false;
+        }
+        last_was_enum = v == "enum";
+    }
+    true
+}
+
 async fn template(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreError> {
+    if tx.data.len() > MAX_TEMPLATE_BYTES {
+        return Ok(skip(format!("template too large ({} bytes, at most {MAX_TEMPLATE_BYTES})", tx.data.len())));
+    }
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&tx.data) else {
         return Ok(skip("template data is not a JSON object"));
     };
+    if !template_fields_valid(&fields) {
+        return Ok(skip("template fields: a field lacks its index_ entry (the original's validateTemplateFields)"));
+    }
     let Some(name) = tx.template_name() else { return Ok(skip("template has no TemplateName tag")) };
     if let Err(e) = Template::from_fields(&tx.id, name, &fields) {
         return Ok(skip(format!("template fields: {e}")));
@@ -323,6 +374,7 @@ fn data_items(data: &str) -> Option<Vec<Value>> {
 
 /// `handle + digits[..k]` for the smallest k not taken by another entry.
 async fn unique_handle(ctx: &Ctx<'_>, txid: &str, handle: &str, organizations: bool) -> Result<Result<String, HandleError>, StoreError> {
+    // Only organizations: the original's organization search works.
     if handle.is_empty() {
         return Ok(Err(HandleError::Empty));
     }
@@ -340,7 +392,18 @@ fn str_of(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
+/// The Arweave address of an RSA modulus: base64url(SHA-256(n)).
+fn address_of_modulus(n_b64url: &str) -> Option<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n_b64url.trim_end_matches('=')).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&n)))
+}
+
 async fn creator_registration(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreError> {
+    if tx.data.len() > MAX_REGISTRATION_BYTES {
+        return Ok(skip(format!("registration too large ({} bytes)", tx.data.len())));
+    }
     let Some(items) = data_items(&tx.data) else { return Ok(skip("registration data is not JSON")) };
     let first = items.first().cloned().unwrap_or(Value::Null);
     let positional = ctx.policy.bootstrap.iter().any(|b| b == &tx.id);
@@ -383,10 +446,18 @@ async fn creator_registration(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Eff
         data.insert("raw".into(), json!({"basic": basic, "creatorRegistration": reg}));
         (address, key, handle, Value::Object(data))
     };
+    // The registration proves its key signed it; the address must be that
+    // key's, or anyone could register someone else's address (the original
+    // did not check).
+    if address_of_modulus(&public_key).as_deref() != Some(address.as_str()) {
+        return Ok(skip("registration signature: the address is not the registering key's"));
+    }
     if let Err(e) = verify::verify_record_tx(tx, &public_key) {
         return Ok(skip(format!("registration signature: {e}")));
     }
-    let handle = match unique_handle(ctx, &tx.id, &raw_handle, false).await? {
+    // Handles as the original stores them: its uniqueness search looks at a
+    // field no document has, so it always keeps the first digit.
+    let handle = match super::handle::creator_handle_as_original(&tx.id, &raw_handle) {
         Ok(h) => h,
         Err(e) => return Ok(skip(format!("handle: {e}"))),
     };
@@ -402,10 +473,13 @@ async fn creator_registration(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Eff
             "indexedAt": ctx.now_iso, "ver": tx.ver(), "signature": tx.creator_sig(), "creator": creator_json(&creator),
         }
     });
-    Ok(Effect::Creator(CreatorRow { creator, in_block: Some(height as i64), status: Some("original".into()), doc: doc.to_string() }))
+    Ok(Effect::Creator(CreatorRow { creator, in_block: Some(height as i64), status: Some("original".into()), bootstrap: positional, doc: doc.to_string() }))
 }
 
 async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreError> {
+    if tx.data.len() > MAX_REGISTRATION_BYTES {
+        return Ok(skip(format!("organization too large ({} bytes)", tx.data.len())));
+    }
     let Some(items) = data_items(&tx.data) else { return Ok(skip("organization data is not JSON")) };
     let find = |t: &str| items.iter().find(|i| i.get("t").and_then(Value::as_str) == Some(t)).cloned();
     let (Some(basic), Some(org)) = (find(ORG_BASIC_TEMPLATE), find(ORG_TEMPLATE)) else {
@@ -435,14 +509,21 @@ async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, Sto
         "orgHandle": handle, "orgPublicKey": org.get("1"), "adminPublicKeys": org.get("2"),
         "membershipPolicy": policy, "metadata": org.get("4").cloned().unwrap_or(Value::Null),
     });
+    // Absent values are left out, as JSON.stringify leaves out `undefined`.
+    let mut data = Map::new();
+    data.insert("orgHandle".into(), handle.clone().into());
+    for (k, v) in [("name", basic.get("0")), ("description", basic.get("1")), ("date", basic.get("2")), ("language", basic.get("3")),
+        ("nsfw", basic.get("6")), ("webUrl", basic.get("12")), ("orgPublicKey", org.get("1")), ("adminPublicKeys", org.get("2"))]
+    {
+        if let Some(v) = v {
+            data.insert(k.into(), v.clone());
+        }
+    }
+    data.insert("membershipPolicy".into(), policy.clone());
+    data.insert("metadata".into(), org.get("4").cloned().unwrap_or(Value::Null));
+    let _ = &owner;
     let doc = json!({
-        "data": {
-            "orgHandle": handle, "name": basic.get("0"), "description": basic.get("1"), "date": basic.get("2"),
-            "language": basic.get("3"), "nsfw": basic.get("6"), "webUrl": basic.get("12"),
-            "orgPublicKey": org.get("1"), "adminPublicKeys": org.get("2"), "membershipPolicy": policy,
-            "metadata": org.get("4").cloned().unwrap_or(Value::Null),
-            "didAddress": did(&owner), "didTx": did(&tx.id),
-        },
+        "data": data,
         "oip": {
             "recordType": "organization", "did": did(&tx.id), "didTx": did(&tx.id), "inArweaveBlock": height,
             "indexedAt": ctx.now_iso, "ver": tx.ver(), "signature": tx.creator_sig(), "organization": organization,
@@ -475,11 +556,20 @@ fn json_string_arrays(v: &mut Value) {
 
 async fn record(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreError> {
     let Some(creator) = creator_of(tx, ctx).await? else { return Ok(skip("creator not indexed")) };
-    let items = match serde_json::from_str::<Value>(&tx.data) {
-        Ok(Value::Array(a)) => a,
-        Ok(v @ Value::Object(_)) => vec![v],
+    let (items, first) = match serde_json::from_str::<Value>(&tx.data) {
+        Ok(Value::Array(a)) => {
+            let first = a.first().cloned().unwrap_or(Value::Null);
+            (a, first)
+        }
+        // A delete may be a bare object; anything else must be an array (the original throws).
+        Ok(v @ Value::Object(_)) => (Vec::new(), v),
         _ => return Ok(skip("record data is not a JSON array")),
     };
+    // `hasOwnProperty('delete' | 'deleteTemplate')`, as the original.
+    let is_delete = first.as_object().is_some_and(|o| o.contains_key("delete") || o.contains_key("deleteTemplate"));
+    if !is_delete && items.is_empty() {
+        return Ok(skip("record data is not a JSON array"));
+    }
     let signature_ok = match ctx.policy.signatures {
         SignatureMode::Off => true,
         _ => verify::verify_record_tx(tx, &creator.public_key).is_ok(),
@@ -487,9 +577,8 @@ async fn record(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreErro
     if !signature_ok && ctx.policy.signatures == SignatureMode::Require {
         return Ok(skip("record signature does not verify"));
     }
-    let first = items.first().cloned().unwrap_or(Value::Null);
-    if expand::is_delete_item(&first) {
-        return delete(tx, height, ctx, &creator, first, signature_ok).await;
+    if is_delete {
+        return delete(tx, height, ctx, &creator, first).await;
     }
     let record_type = tx.record_type().unwrap_or_default();
     if !record_type.is_empty() && !ctx.policy.types.admits(record_type) {
@@ -526,12 +615,13 @@ async fn record(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreErro
     }
 }
 
-async fn delete(tx: &Tx, height: u64, ctx: &Ctx<'_>, creator: &Creator, item: Value, signature_ok: bool) -> Result<Effect, StoreError> {
+async fn delete(tx: &Tx, height: u64, ctx: &Ctx<'_>, creator: &Creator, item: Value) -> Result<Effect, StoreError> {
+    // Checked whatever `--record-signatures` says: `mark` cannot mark a removal
+    // and `off` must not let anyone remove anything.
+    let signature_ok = verify::verify_record_tx(tx, &creator.public_key).is_ok();
     let is_template = item.get("deleteTemplate").is_some();
     let body = item.get("deleteTemplate").or_else(|| item.get("delete")).cloned().unwrap_or(Value::Null);
     let target = str_of(body.get("didTx")).or_else(|| str_of(body.get("did")));
-    // A delete needs a valid signature whatever the mode: `mark` cannot mark a
-    // removal, so an unverified one removes nothing.
     let mut refused = None;
     let target = match target {
         None => None,
@@ -561,12 +651,9 @@ async fn delete(tx: &Tx, height: u64, ctx: &Ctx<'_>, creator: &Creator, item: Va
         Ok(r) => r,
         Err(e) => return Ok(skip(format!("data: {e}"))),
     };
-    if let (Some(t), true) = (&target, is_template) {
-        if let Some(id) = t.strip_prefix("did:arweave:") {
-            ctx.templates.remove(id);
-        }
-    }
-    Ok(Effect::Delete { message, target, template: is_template })
+    // As the original's indexer, a `deleteTemplate` removes a record or
+    // organization with that DID, never a template: records still use it.
+    Ok(Effect::Delete { message, target, template: false })
 }
 
 #[cfg(test)]

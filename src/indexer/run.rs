@@ -41,6 +41,13 @@ use crate::tasks::TaskCtx;
 pub const MAX_FORK_CHECK: u32 = 1000;
 /// Bound: processed transactions written per store transaction.
 const MAX_BATCH: usize = 100;
+/// A transaction whose data cannot be fetched is tried in this many cycles,
+/// then skipped with its reason.
+pub const MAX_FETCH_ATTEMPTS: u32 = 5;
+/// Bound: transactions with failed fetches remembered.
+const MAX_RETRYING: usize = 1024;
+/// `oipd index --once` gives up after this many failed cycles in a row.
+const MAX_CATCH_UP_FAILURES: u32 = 30;
 /// The original's first OIP block (discovery never starts lower).
 pub const DEFAULT_START_BLOCK: u64 = 1_579_570;
 /// ar.io's `MAX_FORK_DEPTH`.
@@ -111,6 +118,9 @@ struct Stats {
     last_cycle_ms: AtomicU64,
     /// Data fetches in flight now.
     fetching: AtomicU64,
+    /// Ledger rows in all and skipped, as of the last cycle.
+    ledger: AtomicU64,
+    ledger_skipped: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -133,6 +143,9 @@ pub struct CycleReport {
     pub forgotten: u64,
     /// Whether discovery reached the end (caught up).
     pub caught_up: bool,
+    /// A fetch failed for now (or the gateway changed mid-listing): the rest
+    /// waits for the next cycle.
+    pub interrupted: bool,
 }
 
 /// Progress during a cycle (for `oipd index --once`).
@@ -149,6 +162,13 @@ pub struct Indexer {
     store: Arc<dyn IndexerStore>,
     templates: TemplateCache,
     stats: Stats,
+    /// Failed fetch attempts by txid (at most [`MAX_RETRYING`]).
+    fetch_attempts: Mutex<HashMap<String, u32>>,
+    /// Where a listing cut off by the page bound goes on: (from, gateway, cursor).
+    continuation: Mutex<Option<(u64, String, String)>>,
+    /// Window transactions missing from the last complete listing (at most
+    /// [`MAX_FORK_CHECK`]): forgotten if missing from the next one too.
+    fork_suspects: Mutex<std::collections::HashSet<String>>,
 }
 
 fn tx_of(d: &Discovered, data: &[u8]) -> Tx {
@@ -164,7 +184,16 @@ fn tx_of(d: &Discovered, data: &[u8]) -> Tx {
 
 impl Indexer {
     pub fn new(settings: Settings, gateways: Gateways, store: Arc<dyn IndexerStore>) -> Self {
-        Indexer { settings, gateways, store, templates: TemplateCache::default(), stats: Stats::default() }
+        Indexer {
+            settings,
+            gateways,
+            store,
+            templates: TemplateCache::default(),
+            stats: Stats::default(),
+            fetch_attempts: Mutex::new(HashMap::new()),
+            continuation: Mutex::new(None),
+            fork_suspects: Mutex::new(Default::default()),
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -173,7 +202,7 @@ impl Indexer {
 
     fn error(&self, e: &impl std::fmt::Display) {
         let mut text = e.to_string();
-        text.truncate(300);
+        text.truncate(text.char_indices().nth(300).map_or(text.len(), |(i, _)| i));
         *self.stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
     }
 
@@ -198,23 +227,45 @@ impl Indexer {
         }
     }
 
-    /// Fetch and process one discovered transaction.
-    async fn fetched(&self, d: &Discovered) -> Result<Vec<u8>, String> {
+    /// A transaction's data, or why not: `Err(Ok(reason))` is final (skip it),
+    /// `Err(Err(reason))` is worth another try in a later cycle.
+    async fn fetched(&self, d: &Discovered) -> Result<Vec<u8>, Result<String, String>> {
         if let Some(size) = d.data_size.filter(|s| *s > self.settings.max_data_bytes) {
-            return Err(format!("data too large ({size} bytes, at most {})", self.settings.max_data_bytes));
+            return Err(Ok(format!("data too large ({size} bytes, at most {})", self.settings.max_data_bytes)));
         }
         self.stats.fetching.fetch_add(1, Relaxed);
         let _in_flight = InFlight(&self.stats.fetching);
         match self.gateways.data(&d.id, self.settings.max_data_bytes).await {
             Ok(b) => Ok(b.to_vec()),
-            Err(DataError::TooLarge(max)) => Err(format!("data too large (over {max} bytes)")),
-            Err(DataError::Gateway(e)) => Err(format!("data fetch failed: {e}")),
+            Err(DataError::TooLarge(max)) => Err(Ok(format!("data too large (over {max} bytes)"))),
+            Err(DataError::Missing) => Err(Err("data not found on the gateway".into())),
+            Err(DataError::Truncated) => Err(Err("data fetch broke off (truncated)".into())),
+            Err(DataError::Gateway(e)) => Err(Err(format!("data fetch failed: {e}"))),
         }
+    }
+
+    /// A transient fetch failure: `Some(reason)` once it has failed
+    /// [`MAX_FETCH_ATTEMPTS`] times (then it is skipped for good), else `None`
+    /// (the page stops there and a later cycle tries again).
+    fn fetch_failed(&self, txid: &str, reason: String) -> Option<String> {
+        let mut a = self.fetch_attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if a.len() >= MAX_RETRYING && !a.contains_key(txid) {
+            a.clear(); // bounded: forgetting attempts only delays a final skip
+        }
+        let n = a.entry(txid.to_owned()).or_insert(0);
+        *n += 1;
+        if *n >= MAX_FETCH_ATTEMPTS {
+            a.remove(txid);
+            return Some(format!("{reason} ({MAX_FETCH_ATTEMPTS} attempts; fetch failed)"));
+        }
+        None
     }
 
     /// Process a list of discovered transactions (one page, height order):
     /// data fetched with bounded concurrency, processed and written in order.
-    async fn process_page(&self, txs: Vec<Discovered>, progress: &(dyn Fn(Progress) + Sync)) -> Result<u64, IndexError> {
+    /// Stops early (returns `false`) at a transaction whose data could not be
+    /// fetched this time, so nothing after it is written before it.
+    async fn process_page(&self, txs: Vec<Discovered>, bootstrap: bool, progress: &(dyn Fn(Progress) + Sync)) -> Result<(u64, bool), IndexError> {
         let ids: Vec<String> = txs.iter().map(|d| d.id.clone()).collect();
         let seen: std::collections::HashSet<String> = self.store.seen(ids).await?.into_iter().collect();
         let todo: Vec<Discovered> = txs.into_iter().filter(|d| d.height.is_some() && !seen.contains(&d.id)).collect();
@@ -230,8 +281,17 @@ impl Indexer {
         while let Some((d, data)) = fetched.next().await {
             let height = d.height.unwrap_or_default();
             let effect = match data {
-                Err(reason) => Effect::Skipped { reason },
+                Err(Ok(reason)) => Effect::Skipped { reason },
+                Err(Err(reason)) => match self.fetch_failed(&d.id, reason.clone()) {
+                    Some(reason) => Effect::Skipped { reason },
+                    None => {
+                        self.error(&format!("{}: {reason}; retried next cycle", d.id));
+                        self.flush(&mut batch).await?;
+                        return Ok((n, false));
+                    }
+                },
                 Ok(bytes) => {
+                    self.fetch_attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(&d.id);
                     let tx = tx_of(&d, &bytes);
                     // A delete reads what earlier transactions stored: write them first.
                     if !batch.is_empty() && tx.data.contains("delete") {
@@ -241,7 +301,7 @@ impl Indexer {
                     process::process(&tx, height, &ctx).await?
                 }
             };
-            let p = Processed { txid: d.id.clone(), height, block_id: d.block_id.clone(), effect };
+            let p = Processed { txid: d.id.clone(), height, block_id: d.block_id.clone(), bootstrap, effect };
             self.count(&p);
             // Creators, templates and organizations are read by what follows.
             let read_later = !matches!(p.effect, Effect::Record(_) | Effect::Skipped { .. });
@@ -253,21 +313,25 @@ impl Indexer {
             }
         }
         self.flush(&mut batch).await?;
-        Ok(n)
+        Ok((n, true))
     }
 
     async fn flush(&self, batch: &mut Vec<Processed>) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let height = batch.last().map_or(0, |p| p.height);
+        let height = batch.iter().filter(|p| !p.bootstrap).map(|p| p.height).max();
         self.store.apply(std::mem::take(batch)).await?;
-        self.stats.indexed_height.fetch_max(height, Relaxed);
+        if let Some(h) = height {
+            self.stats.indexed_height.fetch_max(h, Relaxed);
+        }
         Ok(())
     }
 
     /// The original's bootstrap: with no creator indexed, its known creator
-    /// registrations are fetched by id and processed first.
+    /// registrations are fetched by id and processed first. They are marked as
+    /// such: their heights neither move the resume point (discovery still starts
+    /// at the start block) nor enter the fork checks.
     async fn bootstrap(&self) -> Result<(), IndexError> {
         if self.store.creators(1).await?.count > 0 {
             return Ok(());
@@ -277,7 +341,7 @@ impl Indexer {
         for id in ids.iter().filter(|i| !seen.contains(i)) {
             match self.gateways.transaction(id).await? {
                 Some(d) if d.height.is_some() => {
-                    self.process_page(vec![d], &|_| {}).await?;
+                    self.process_page(vec![d], true, &|_| {}).await?;
                 }
                 _ => tracing::debug!(txid = %id, "indexer: bootstrap registration not found on the gateways"),
             }
@@ -298,38 +362,74 @@ impl Indexer {
         let scan_from = from.min(window);
         // The original's guard, made to hold: a fallback gateway does not fill a large gap.
         let fallback_ok = tip.saturating_sub(from) <= self.settings.max_fallback_gap;
-        let mut cursor: Option<String> = None;
+        // A listing cut off by the page bound goes on where it stopped (one block
+        // may hold more than a cycle's pages), on the gateway that gave the cursor.
+        let continued = self.continuation.lock().unwrap_or_else(|p| p.into_inner()).take().filter(|c| c.0 == scan_from);
+        let (mut gateway, mut cursor) = match continued {
+            Some((_, g, c)) => (Some(g), Some(c)),
+            None => (None, None),
+        };
+        let fresh = cursor.is_none();
         let mut listed: HashMap<String, (u64, Option<String>)> = HashMap::new();
+        let mut reached = 0u64;
         let mut processed = 0;
         let mut caught_up = false;
+        let mut interrupted = false;
         for _ in 0..self.settings.pages_per_cycle.max(1) {
             let page = self.gateways.page(scan_from, None, cursor.as_deref(), self.settings.page_size, fallback_ok).await?;
+            // Cursors belong to the gateway that gave them: a listing that
+            // failed over mid-way is abandoned and started again.
+            if gateway.as_ref().is_some_and(|g| *g != page.gateway) {
+                interrupted = true;
+                break;
+            }
+            gateway = Some(page.gateway.clone());
             for d in &page.txs {
-                if let Some(h) = d.height.filter(|h| *h >= window) {
-                    if listed.len() < MAX_FORK_CHECK as usize {
+                if let Some(h) = d.height {
+                    reached = reached.max(h);
+                    if h >= window && listed.len() < MAX_FORK_CHECK as usize {
                         listed.insert(d.id.clone(), (h, d.block_id.clone()));
                     }
                 }
             }
-            processed += self.process_page(page.txs, progress).await?;
+            let (n, complete) = self.process_page(page.txs, false, progress).await?;
+            processed += n;
+            if !complete {
+                interrupted = true;
+                break;
+            }
             cursor = page.cursor.clone();
             if !page.has_next || page.cursor.is_none() {
                 caught_up = true;
                 break;
             }
         }
+        if !caught_up && !interrupted {
+            if let (Some(g), Some(c)) = (gateway.clone(), cursor.clone()) {
+                *self.continuation.lock().unwrap_or_else(|p| p.into_inner()) = Some((scan_from, g, c));
+            }
+        }
         let mut forgotten = 0;
-        // Only a complete listing of the window can prove a transaction gone.
-        if caught_up && scan_from <= window && listed.len() < MAX_FORK_CHECK as usize {
+        // Only a complete listing of the window, from one gateway, can prove a
+        // transaction gone — and only at heights that listing reached, and only
+        // when it was missing from the previous complete listing too.
+        if caught_up && fresh && scan_from <= window && listed.len() < MAX_FORK_CHECK as usize {
             let ledger = self.store.ledger_from(window, MAX_FORK_CHECK).await?;
-            let gone: Vec<String> = ledger
+            let missing: Vec<String> = ledger
                 .into_iter()
+                .filter(|e| e.height <= reached)
                 .filter(|e| match listed.get(&e.txid) {
                     None => true,
                     Some((h, block)) => *h != e.height || (block.is_some() && e.block_id.is_some() && *block != e.block_id),
                 })
                 .map(|e| e.txid)
                 .collect();
+            let gone: Vec<String> = {
+                let mut suspects = self.fork_suspects.lock().unwrap_or_else(|p| p.into_inner());
+                let gone: Vec<String> = missing.iter().filter(|t| suspects.contains(*t)).cloned().collect();
+                *suspects = missing.into_iter().filter(|t| !gone.contains(t)).collect();
+                gone
+            };
             if !gone.is_empty() {
                 tracing::info!(count = gone.len(), "indexer: transactions left the chain (fork); forgetting them");
                 gone.iter().for_each(|t| self.templates.remove(t));
@@ -339,6 +439,10 @@ impl Indexer {
         }
         let height = self.store.resume_height().await?.unwrap_or(0);
         self.stats.indexed_height.store(height, Relaxed);
+        if let Ok((all, skipped)) = self.store.ledger_counts().await {
+            self.stats.ledger.store(all, Relaxed);
+            self.stats.ledger_skipped.store(skipped, Relaxed);
+        }
         self.stats.cycles.fetch_add(1, Relaxed);
         let took = started.elapsed();
         self.stats.last_cycle_ms.store(took.as_millis() as u64, Relaxed);
@@ -346,17 +450,40 @@ impl Indexer {
             self.stats.rate_milli.store((processed as f64 / took.as_secs_f64().max(1e-3) * 1000.0) as u64, Relaxed);
         }
         progress(Progress { height, tip, processed: self.stats.processed.load(Relaxed) });
-        Ok(CycleReport { tip, height, processed, forgotten, caught_up })
+        Ok(CycleReport { tip, height, processed, forgotten, caught_up, interrupted })
     }
 
-    /// Cycles until discovery is caught up (`oipd index --once`).
+    /// Cycles until discovery is caught up (`oipd index --once`); failures
+    /// back off and retry, as the task does.
     pub async fn catch_up(&self, progress: &(dyn Fn(Progress) + Sync)) -> Result<CycleReport, IndexError> {
+        let mut failures = 0u32;
         loop {
-            let r = self.cycle(progress).await?;
-            if r.caught_up {
-                return Ok(r);
+            match self.cycle(progress).await {
+                Ok(r) if r.caught_up => return Ok(r),
+                Ok(r) => {
+                    failures = 0;
+                    if r.interrupted {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                Err(e) => {
+                    self.error(&e);
+                    failures += 1;
+                    if failures > MAX_CATCH_UP_FAILURES {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(self.backoff(&e, failures)).await;
+                }
             }
         }
+    }
+
+    fn backoff(&self, e: &IndexError, failures: u32) -> Duration {
+        let backoff = match e {
+            IndexError::Gateway(GatewayError::NoneAvailable(w)) => *w,
+            _ => Duration::from_secs(1u64 << failures.min(8)).min(Duration::from_secs(300)),
+        };
+        backoff.max(self.settings.interval.min(Duration::from_secs(1)))
     }
 
     /// The supervised task: a cycle every interval (at once again while behind);
@@ -369,17 +496,12 @@ impl Indexer {
                     failures = 0;
                     ctx.succeeded();
                     ctx.set_detail(format!("height {} of {} (lag {})", r.height, r.tip, r.tip.saturating_sub(r.height)));
-                    if r.caught_up { self.settings.interval } else { Duration::ZERO }
+                    if r.caught_up || r.interrupted { self.settings.interval } else { Duration::ZERO }
                 }
                 Err(e) => {
                     self.error(&e);
                     failures += 1;
-                    let backoff = match &e {
-                        IndexError::Gateway(GatewayError::NoneAvailable(w)) => *w,
-                        _ => Duration::from_secs(1u64 << failures.min(8)).min(Duration::from_secs(300)),
-                    };
-                    let wait = backoff.max(self.settings.interval.min(Duration::from_secs(1)));
-                    if !ctx.back_off(wait, &e).await {
+                    if !ctx.back_off(self.backoff(&e, failures), &e).await {
                         return Ok(());
                     }
                     continue;
@@ -401,7 +523,7 @@ impl Indexer {
             .zip(s.skips.iter())
             .map(|(l, c)| ((*l).to_owned(), c.load(Relaxed).into()))
             .collect();
-        let ledger = self.store.ledger_counts().await.ok();
+        let ledger = Some((s.ledger.load(Relaxed), s.ledger_skipped.load(Relaxed)));
         json!({
             "indexedHeight": height,
             "gatewayTip": tip,
@@ -447,7 +569,8 @@ impl Indexer {
         }
         family(out, "oipd_indexer_gateway_up", "gauge", "1 when a gateway is usable, 0 while it backs off or its breaker is open.");
         for g in self.gateways.report() {
-            let _ = writeln!(out, "oipd_indexer_gateway_up{{gateway=\"{}\"}} {}", g.url.replace('"', ""), u8::from(g.state == "ok"));
+            let label = g.url.replace('\\', "").replace('"', "").replace('\n', "");
+            let _ = writeln!(out, "oipd_indexer_gateway_up{{gateway=\"{label}\"}} {}", u8::from(g.state == "ok"));
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct CreatorRow {
     pub creator: Creator,
     pub in_block: Option<i64>,
     pub status: Option<String>,
+    /// A bootstrap registration (fetched by id, read by position).
+    pub bootstrap: bool,
     pub doc: String,
 }
 
@@ -93,6 +95,9 @@ pub struct Processed {
     pub height: u64,
     /// The block's id when the gateway gave it (fork checks compare it).
     pub block_id: Option<String>,
+    /// Fetched by id outside discovery (bootstrap): not part of the resume
+    /// height, never forgotten by a fork check.
+    pub bootstrap: bool,
     pub effect: Effect,
 }
 

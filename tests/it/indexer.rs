@@ -276,14 +276,29 @@ async fn faulty_gateways_are_backed_off_and_bad_data_is_skipped_with_reasons() {
     let truncated = tx_record(&w.alice, "post", &json!([{"0": "Truncated", "t": w.templates["basic"]}]), 104);
     let huge = tx_record(&w.alice, "post", &json!([{"0": "Huge", "t": w.templates["basic"]}]), 104);
     let after = tx_record(&w.alice, "post", &json!([{"0": "After the bad ones", "t": w.templates["basic"]}]), 105);
+    // a data 429 and a 404 that clear up later: retried, not lost
+    let limited = tx_record(&w.alice, "post", &json!([{"0": "Rate limited once", "t": w.templates["basic"]}]), 104);
+    let late_data = tx_record(&w.alice, "post", &json!([{"0": "Data arrives late", "t": w.templates["basic"]}]), 104);
     chain.data_faults.insert(truncated.id.clone(), DataFault::Truncated);
     chain.data_faults.insert(huge.id.clone(), DataFault::Huge(100 * 1024 * 1024));
-    chain.txs.extend([truncated.clone(), huge.clone(), after.clone()]);
+    chain.data_faults.insert(limited.id.clone(), DataFault::RateLimit(1));
+    chain.data_faults.insert(late_data.id.clone(), DataFault::Status(404));
+    chain.txs.extend([limited.clone(), late_data.clone(), truncated.clone(), huge.clone(), after.clone()]);
     // the first gateway is broken in turn: 429, hang, garbage; the second is healthy
     let bad = TestGateway::start(Chain::default()).await;
     bad.set_fault(Fault::RateLimit(600));
     let good = TestGateway::start(chain).await;
     let urls = format!("{},{}", bad.url, good.url);
+    let (good_url, limited_id, late_id) = (good.url.clone(), limited.id.clone(), late_data.id.clone());
+    let _ = good_url;
+    // the 429 and the 404 clear up after a few seconds
+    let chain_ref = good.chain.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut c = chain_ref.lock().unwrap();
+        c.data_faults.remove(&limited_id);
+        c.data_faults.remove(&late_id);
+    });
     let s = node(&good, &w.alice_reg.id, |c| {
         c.indexer.arweave_gateways = urls;
         c.indexer.index_max_data_bytes = 1024 * 1024;
@@ -296,10 +311,12 @@ async fn faulty_gateways_are_backed_off_and_bad_data_is_skipped_with_reasons() {
     assert_eq!(h["gateways"][0]["rateLimited"], 1);
     assert_eq!(bad.graphql_hits.load(std::sync::atomic::Ordering::SeqCst) + 0, 0, "/info answered 429 first; GraphQL never asked");
     assert!(record_by_did(&s, &did(&after)).await.is_some(), "indexing went on past the bad transactions");
-    assert!(record_by_did(&s, &did(&truncated)).await.is_none());
+    assert!(record_by_did(&s, &did(&limited)).await.is_some(), "a data 429 delays a transaction, it does not lose it");
+    assert!(record_by_did(&s, &did(&late_data)).await.is_some(), "a 404 is retried: data that arrives late is indexed");
+    assert!(record_by_did(&s, &did(&truncated)).await.is_none(), "data that always breaks off is skipped after its attempts");
     assert!(record_by_did(&s, &did(&huge)).await.is_none());
     assert_eq!(h["skipped"]["too_large"], 1, "{h:#}");
-    assert_eq!(h["skipped"]["fetch_failed"], 1, "{h:#}");
+    assert_eq!(h["skipped"]["fetch_failed"], 1, "only the always-truncated one: {h:#}");
 
     // every gateway failing: the task backs off instead of spinning, and recovers
     good.set_fault(Fault::Garbage);
@@ -309,8 +326,11 @@ async fn faulty_gateways_are_backed_off_and_bad_data_is_skipped_with_reasons() {
     assert!(during <= 4, "backing off, not spinning: {during} GraphQL requests in 4 s");
     let h = health(&s).await;
     assert!(h["lastError"].as_str().is_some_and(|e| e.contains("GraphQL")), "{h:#}");
+    let ok = wait_for(async || health(&s).await["gateways"][1]["consecutiveFailures"].as_u64() >= Some(2), 20).await;
+    assert!(ok, "garbage counts as failures; /info answering does not clear them: {:#}", health(&s).await);
     good.set_fault(Fault::Hang);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ok = wait_for(async || health(&s).await["lastError"].as_str().is_some_and(|e| e.contains("timed out") || e.contains("timeout")), 40).await;
+    assert!(ok, "a hanging gateway times out: {:#}", health(&s).await);
     good.set_fault(Fault::None);
     let late = tx_record(&w.alice, "post", &json!([{"0": "After recovery", "t": w.templates["basic"]}]), 110);
     good.push(late.clone());
@@ -324,7 +344,11 @@ async fn record_signature_modes() {
         (oipd::indexer::process::SignatureMode::Require, false, false),
         (oipd::indexer::process::SignatureMode::Off, true, false),
     ] {
-        let w = world();
+        let mut w = world();
+        // a delete of Alice's post claiming to be Alice's, signed by nobody's key
+        let mut forged_delete = tx_record(&w.alice, "post", &json!([{"0": "innocent", "t": w.templates["basic"]}]), 104);
+        forged_delete.data = json!([{"delete": {"didTx": did(&w.post)}}]).to_string().into_bytes();
+        w.chain.txs.push(forged_delete);
         let gw = TestGateway::start(w.chain).await;
         let s = node(&gw, &w.alice_reg.id, |c| c.indexer.record_signatures = mode).await;
         indexed_to(&s, 104).await;
@@ -333,9 +357,10 @@ async fn record_signature_modes() {
         if let Some(f) = forged {
             assert_eq!(f["oip"].get("signatureValid").is_some(), marked, "{mode:?}");
         }
-        assert!(record_by_did(&s, &did(&w.post)).await.is_some(), "valid records are indexed under {mode:?}");
+        assert!(record_by_did(&s, &did(&w.post)).await.is_some(), "valid records are indexed, and a forged delete removes nothing, under {mode:?}");
         if mode == oipd::indexer::process::SignatureMode::Require {
-            assert_eq!(health(&s).await["skipped"]["bad_signature"], 1);
+            // the forged record and the forged delete
+            assert_eq!(health(&s).await["skipped"]["bad_signature"], 2);
         }
     }
 }
@@ -356,7 +381,8 @@ async fn the_original_bootstrap_registration_as_on_chain() {
     let ok = wait_for(async || s.get_json("/api/creators", None).await.1["qtyCreatorsInDB"] == 1, 30).await;
     assert!(ok, "the bootstrap registration is fetched by id and verifies: {:#}", health(&s).await);
     let (_, c) = s.get_json("/api/creators", None).await;
-    assert_eq!(c["creatorsInDB"][0]["oip"]["creator"]["creatorHandle"].as_str().map(|h| h.starts_with("Player")), Some(true), "{c:#}");
+    let handle = oipd::indexer::handle::handle_with_digits(TXID, "Player", 1);
+    assert_eq!(c["creatorsInDB"][0]["oip"]["creator"]["creatorHandle"], handle.as_str(), "{c:#}");
     assert_eq!(c["maxArweaveCreatorRegBlockInDB"], 1_463_761);
 }
 
@@ -403,7 +429,13 @@ fn kill_9_mid_cycle_loses_nothing_and_repeats_nothing() {
     p.child.kill().unwrap(); // SIGKILL
     p.child.wait().unwrap();
     assert!(seen > 0 && seen < 603, "killed mid-way ({seen} records)");
+    let ledgered: u64 = rusqlite::Connection::open(dir.path().join("oipd.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM indexer_txs", [], |r| r.get(0))
+        .unwrap();
+    let indexed_at = |p: &Oipd, d: &str| get(p.url(&format!("/api/records?did={d}")))["records"][0]["oip"]["indexedAt"].clone();
     let p = Oipd::serve(dir.path(), &args);
+    let first_indexed_at = indexed_at(&p, &dids[0]);
     let mut done = false;
     for _ in 0..1200 {
         if count(&p) == 603 {
@@ -416,6 +448,9 @@ fn kill_9_mid_cycle_loses_nothing_and_repeats_nothing() {
     let h = get(p.url("/api/health/indexer"));
     // ledger: 1 registration + 3 templates + 1 registration + 604 records, each once
     assert_eq!(h["ledger"]["transactions"], 609, "{h:#}");
+    // nothing repeated: the restarted node processed exactly what the ledger lacked
+    assert_eq!(h["processed"].as_u64().unwrap(), 609 - ledgered, "{h:#}");
+    assert_eq!(indexed_at(&p, &dids[0]), first_indexed_at, "a record indexed before the kill was not rewritten");
     for d in dids.iter().take(3) {
         let v = get(p.url(&format!("/api/records?did={d}")));
         assert_eq!(v["records"].as_array().map(Vec::len), Some(1), "{d}");
@@ -485,4 +520,39 @@ fn oipd_index_once_catches_up_and_exits() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd")).args(["index", "--once", "--data-dir"]).arg(dir.path()).env("OIPD_ARWEAVE_GATEWAYS", "").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no gateway configured"));
+}
+
+#[tokio::test]
+async fn a_bootstrap_registration_above_other_transactions_opens_no_gap() {
+    // The bootstrap creator registered at 125, after its own templates and
+    // records (101–104): fetched by id first, it must not move the resume point.
+    let mut w = world();
+    w.chain.txs.iter_mut().find(|t| t.id == w.alice_reg.id).unwrap().height = 125;
+    let gw = TestGateway::start(w.chain).await;
+    let s = node(&gw, &w.alice_reg.id, |_| {}).await;
+    assert!(wait_for(async || record_by_did(&s, &did(&w.post)).await.is_some(), 30).await, "{:#}", health(&s).await);
+    assert!(record_by_did(&s, &did(&w.recipe)).await.is_some());
+    let (_, c) = s.get_json("/api/creators", None).await;
+    assert_eq!(c["qtyCreatorsInDB"], 2, "Bob registered through Alice's templates at 102: {c:#}");
+}
+
+#[tokio::test]
+async fn a_registration_for_someone_elses_address_is_refused() {
+    let w = world();
+    let mut chain = w.chain;
+    // Mallory signs a registration naming Bob's address with her own key.
+    let mallory = Signer::new();
+    let items = json!([
+        {"0": w.bob.address, "1": mallory.modulus, "2": "bob", "t": w.templates["creatorRegistration"]},
+        {"0": "Not Bob", "t": w.templates["basic"]}
+    ]);
+    let fake = tx_record(&mallory, "creatorRegistration", &items, 101);
+    chain.txs.push(fake.clone());
+    let gw = TestGateway::start(chain).await;
+    let s = node(&gw, &w.alice_reg.id, |_| {}).await;
+    indexed_to(&s, 104).await;
+    let (_, c) = s.get_json("/api/creators", None).await;
+    let dids: Vec<&str> = c["creatorsInDB"].as_array().unwrap().iter().filter_map(|c| c["oip"]["did"].as_str()).collect();
+    assert!(!dids.contains(&did(&fake).as_str()), "the impostor is not a creator: {c:#}");
+    assert!(record_by_did(&s, &did(&w.bob_post)).await.expect("Bob's post")["oip"].get("signatureValid").is_none(), "Bob's records verify against Bob's key");
 }

@@ -22,6 +22,10 @@ pub const READ_BUDGET: Duration = Duration::from_secs(30);
 const PROGRESS_OPS: i32 = 10_000;
 /// Bound: ids per `IN (...)` statement when fetching references.
 pub const FETCH_CHUNK: usize = 500;
+/// Bound: SQLite's own heap (page caches, statements, full-text merge buffers),
+/// a soft limit: past it SQLite frees cache pages before allocating more.
+/// Process-wide; listed in `/api/health/memory` as `sqlite_heap`.
+pub const SQLITE_SOFT_HEAP_LIMIT: i64 = 24 * 1024 * 1024;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -46,6 +50,8 @@ impl Drop for CancelOnDrop {
 impl SqliteStore {
     /// Open (creating and migrating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // SAFETY: sets a process-wide limit; safe to call at any time.
+        unsafe { rusqlite::ffi::sqlite3_soft_heap_limit64(SQLITE_SOFT_HEAP_LIMIT) };
         let mut writer = Connection::open(path).map_err(backend)?;
         configure(&writer).map_err(backend)?;
         migrate(&mut writer)?;
@@ -154,6 +160,14 @@ impl BoundSource for SqliteStore {
             capacity: READERS as u64,
             fill: (READERS - self.inner.slots.available_permits()) as u64,
             config: "const store::sqlite::READERS",
+        });
+        out.push(BoundReport {
+            name: "sqlite_heap",
+            unit: "bytes",
+            capacity: SQLITE_SOFT_HEAP_LIMIT as u64,
+            // SAFETY: reads a counter.
+            fill: unsafe { rusqlite::ffi::sqlite3_memory_used() }.max(0) as u64,
+            config: "const store::sqlite::conn::SQLITE_SOFT_HEAP_LIMIT",
         });
     }
 }

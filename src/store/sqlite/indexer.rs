@@ -17,10 +17,10 @@ fn resume_height(c: &Connection) -> Result<Option<u64>, StoreError> {
     let h: Option<i64> = c
         .query_row(
             "SELECT MAX(h) FROM (
-                SELECT MAX(height) AS h FROM indexer_txs
+                SELECT MAX(height) AS h FROM indexer_txs WHERE bootstrap = 0
                 UNION ALL SELECT MAX(in_block) FROM records WHERE status IS NOT ?1 AND did LIKE 'did:arweave:%'
                 UNION ALL SELECT MAX(in_block) FROM templates WHERE json_extract(doc, '$.oip.recordStatus') IS NOT ?1
-                UNION ALL SELECT MAX(in_block) FROM creators WHERE status IS NOT ?1
+                UNION ALL SELECT MAX(in_block) FROM creators WHERE status IS NOT ?1 AND bootstrap = 0
                 UNION ALL SELECT MAX(in_block) FROM organizations)",
             [PENDING_STATUS],
             |r| r.get(0),
@@ -44,8 +44,8 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
             }
             Effect::Creator(row) => {
                 tx.execute(
-                    "INSERT INTO creators (did, address, handle, public_key, in_block, status, doc) VALUES (?1,?2,?3,?4,?5,?6,?7)
-                     ON CONFLICT(did) DO UPDATE SET address=?2, handle=?3, public_key=?4, in_block=?5, status=?6, doc=?7",
+                    "INSERT INTO creators (did, address, handle, public_key, in_block, status, bootstrap, doc) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
+                     ON CONFLICT(did) DO UPDATE SET address=?2, handle=?3, public_key=?4, in_block=?5, status=?6, bootstrap=?7, doc=?8",
                     params![
                         row.creator.did_tx,
                         row.creator.did_address,
@@ -53,6 +53,7 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
                         row.creator.public_key,
                         row.in_block,
                         row.status,
+                        row.bootstrap || p.bootstrap,
                         row.doc
                     ],
                 )
@@ -81,9 +82,9 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
         }
         debug_assert!(did.len() > 12);
         tx.execute(
-            "INSERT INTO indexer_txs (txid, height, block_id, outcome) VALUES (?1,?2,?3,?4)
-             ON CONFLICT(txid) DO UPDATE SET height=?2, block_id=?3, outcome=?4",
-            params![p.txid, p.height as i64, p.block_id, p.effect.outcome()],
+            "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES (?1,?2,?3,?4,?5)
+             ON CONFLICT(txid) DO UPDATE SET height=?2, block_id=?3, outcome=?4, bootstrap=?5",
+            params![p.txid, p.height as i64, p.block_id, p.effect.outcome(), p.bootstrap],
         )
         .map_err(backend)?;
     }
@@ -151,7 +152,7 @@ impl IndexerStore for SqliteStore {
     async fn ledger_from(&self, height: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(move |c| {
             let mut stmt = c
-                .prepare_cached("SELECT txid, height, block_id FROM indexer_txs WHERE height >= ? ORDER BY height, txid LIMIT ?")
+                .prepare_cached("SELECT txid, height, block_id FROM indexer_txs WHERE height >= ? AND bootstrap = 0 ORDER BY height, txid LIMIT ?")
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![height as i64, limit.min(MAX_LIST)], |r| {

@@ -72,9 +72,11 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: the Arweave indexer: creator registrations, organizations, and the
     // ledger of processed transactions (resume point, fork checks)
     r#"
+    -- bootstrap = 1: read by position and fetched by id, outside discovery:
+    -- not part of the resume height or the fork checks
     CREATE TABLE creators (
         did TEXT PRIMARY KEY, address TEXT NOT NULL, handle TEXT NOT NULL, public_key TEXT NOT NULL,
-        in_block INTEGER, status TEXT, doc TEXT NOT NULL
+        in_block INTEGER, status TEXT, bootstrap INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL
     );
     CREATE INDEX creators_address ON creators(address);
     CREATE INDEX creators_handle ON creators(handle);
@@ -84,7 +86,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX organizations_block ON organizations(in_block);
     CREATE TABLE indexer_txs (
-        txid TEXT PRIMARY KEY, height INTEGER NOT NULL, block_id TEXT, outcome TEXT NOT NULL
+        txid TEXT PRIMARY KEY, height INTEGER NOT NULL, block_id TEXT, outcome TEXT NOT NULL,
+        bootstrap INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX indexer_txs_height ON indexer_txs(height);
     CREATE INDEX templates_block ON templates(in_block);

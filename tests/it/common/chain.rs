@@ -134,8 +134,6 @@ pub enum Fault {
     Hang,
     /// 200 with a body that is not GraphQL.
     Garbage,
-    /// This status.
-    Status(u16),
 }
 
 /// How one transaction's data is served.
@@ -146,6 +144,8 @@ pub enum DataFault {
     /// A body of this many bytes of junk (streamed; GraphQL still says small).
     Huge(u64),
     Status(u16),
+    /// 429 with this `Retry-After`.
+    RateLimit(u64),
 }
 
 #[derive(Default)]
@@ -160,7 +160,6 @@ pub struct TestGateway {
     pub chain: Arc<Mutex<Chain>>,
     pub fault: Arc<Mutex<Fault>>,
     pub graphql_hits: Arc<AtomicU64>,
-    pub data_hits: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -168,7 +167,6 @@ struct St {
     chain: Arc<Mutex<Chain>>,
     fault: Arc<Mutex<Fault>>,
     graphql_hits: Arc<AtomicU64>,
-    data_hits: Arc<AtomicU64>,
 }
 
 fn block_id(height: u64) -> String {
@@ -219,7 +217,6 @@ async fn graphql(State(st): State<St>, body: axum::Json<Value>) -> Response {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         Fault::Garbage => return (StatusCode::OK, "<html>not graphql</html>").into_response(),
-        Fault::Status(s) => return (StatusCode::from_u16(s).unwrap(), "error").into_response(),
     }
     let q = body["query"].as_str().unwrap_or("").to_owned();
     let chain = st.chain.lock().unwrap();
@@ -244,7 +241,6 @@ async fn graphql(State(st): State<St>, body: axum::Json<Value>) -> Response {
 }
 
 async fn data(State(st): State<St>, Path(id): Path<String>) -> Response {
-    st.data_hits.fetch_add(1, Ordering::SeqCst);
     let (bytes, fault) = {
         let chain = st.chain.lock().unwrap();
         let t = chain.txs.iter().find(|t| t.id == id);
@@ -254,6 +250,7 @@ async fn data(State(st): State<St>, Path(id): Path<String>) -> Response {
     match fault {
         None => (StatusCode::OK, bytes).into_response(),
         Some(DataFault::Status(s)) => (StatusCode::from_u16(s).unwrap(), "error").into_response(),
+        Some(DataFault::RateLimit(secs)) => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())], "slow down").into_response(),
         Some(DataFault::Truncated) => {
             let half = bytes[..bytes.len() / 2].to_vec();
             let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("cut"))];
@@ -298,7 +295,6 @@ impl TestGateway {
             chain: Arc::new(Mutex::new(chain)),
             fault: Arc::new(Mutex::new(Fault::None)),
             graphql_hits: Arc::new(AtomicU64::new(0)),
-            data_hits: Arc::new(AtomicU64::new(0)),
         };
         let app = Router::new()
             .route("/graphql", post(graphql))
@@ -309,7 +305,7 @@ impl TestGateway {
         let l = tokio::net::TcpListener::bind(listen).await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        TestGateway { url: format!("http://{addr}"), chain: st.chain, fault: st.fault, graphql_hits: st.graphql_hits, data_hits: st.data_hits }
+        TestGateway { url: format!("http://{addr}"), chain: st.chain, fault: st.fault, graphql_hits: st.graphql_hits }
     }
 
     pub fn set_fault(&self, f: Fault) {
