@@ -69,6 +69,8 @@ pub struct AppState {
     pub tasks: Arc<Supervisor>,
     /// The one outbound HTTP client, for every service the node calls.
     pub client: OutboundClient,
+    /// Voice dialogues (`/api/voice`, `/api/alfred`, `/api/notes`).
+    pub voice: Arc<crate::voice::VoiceService>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -227,6 +229,9 @@ impl AppState {
                 Some(d)
             }
         };
+        let voice = crate::voice::VoiceService::new(&config.voice, client.clone(), records.clone());
+        bounds.register(voice.clone());
+        voice.start(&tasks).map_err(spawn_error)?;
         let thresholds = if config.memory.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         let watch = Arc::new(MemoryWatch::new(
             sampler.clone(),
@@ -262,6 +267,7 @@ impl AppState {
             diagnostics,
             tasks,
             client,
+            voice,
             bounds,
             started: Instant::now(),
             immutable_cc,

@@ -11,6 +11,7 @@ pub mod records;
 pub mod static_media;
 pub mod test_routes;
 pub mod users;
+pub mod voice;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -68,6 +69,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/media/web-setup", post_only(media::web_setup))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
+        .nest("/api/voice", voice::routes())
+        .nest("/api/alfred", voice::routes())
+        .merge(voice::legacy_routes())
         .merge(test_routes)
         .route("/debug/pprof/heap", get(health::pprof_heap))
         .route_layer(axum::middleware::from_fn_with_state(
