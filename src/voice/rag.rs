@@ -141,6 +141,10 @@ pub async fn search(records: &RecordsService, question: &str, f: &Filters) -> Fo
     Found { records: found.into_iter().map(|(_, r)| r).collect(), terms, types }
 }
 
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) { "an" } else { "a" }
+}
+
 fn name_of(r: &Value) -> String {
     r["data"]["basic"]["name"].as_str().unwrap_or("an untitled record").to_owned()
 }
@@ -160,7 +164,7 @@ fn facts(r: &Value) -> String {
     match t {
         "recipe" => {
             if let Some(c) = s["cuisine"].as_str() {
-                parts.push(format!("a {c} dish"));
+                parts.push(format!("{} {c} dish", article(c)));
             }
             if let Some(m) = num("total_time_mins") {
                 parts.push(format!("ready in {m} minutes"));
@@ -243,9 +247,9 @@ impl Found {
         for r in &self.records {
             let f = facts(r);
             if f.is_empty() {
-                out.push_str(&format!("{} is a {}. ", name_of(r), record_type(r)));
+                out.push_str(&format!("{} is {} {}. ", name_of(r), article(record_type(r)), record_type(r)));
             } else {
-                out.push_str(&format!("{} is a {}: {}. ", name_of(r), record_type(r), f));
+                out.push_str(&format!("{} is {} {}: {}. ", name_of(r), article(record_type(r)), record_type(r), f));
             }
         }
         out.trim_end().to_owned()

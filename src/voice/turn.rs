@@ -246,8 +246,10 @@ impl VoiceService {
                                 crate::memory::metrics::record_voice_first_audio(t);
                                 first_audio = Some(t);
                             }
+                            // the last chunk is final even when the answer ended exactly at a sentence
+                            let is_final = chunk.is_final || (llm_done && waiting.is_empty() && tts.is_empty());
                             turn.send_audio(&json!({
-                                "audio": b64, "chunkIndex": chunk.index, "text": chunk.text, "isFinal": chunk.is_final,
+                                "audio": b64, "chunkIndex": chunk.index, "text": chunk.text, "isFinal": is_final,
                                 "adaptive": true, "mime": audio.mime, "engine": audio.engine,
                             }), permit);
                         }

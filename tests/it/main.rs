@@ -31,3 +31,4 @@ mod resolve_props;
 mod security_headers;
 mod static_media;
 mod streams;
+mod voice;
