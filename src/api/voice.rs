@@ -8,13 +8,11 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::post_only;
 use crate::state::SharedState;
 use crate::voice::dialogue::{DialogueError, Registry};
 use crate::voice::llm::Message;
@@ -30,35 +28,6 @@ const MAX_FORM_BYTES: usize = 1024 * 1024;
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Body limit of the routes that take audio: the file plus the form around it.
 pub const AUDIO_BODY_LIMIT: usize = MAX_AUDIO_UPLOAD + MAX_FORM_BYTES;
-
-/// The routes, mounted under `/api/voice` and `/api/alfred`.
-pub fn routes() -> Router<SharedState> {
-    let audio_limit = axum::extract::DefaultBodyLimit::max(AUDIO_BODY_LIMIT);
-    Router::new()
-        .route("/converse", post_only(converse).layer(audio_limit))
-        .route("/converse-custom", post_only(converse_custom).layer(audio_limit))
-        .route("/open-stream", get(open_stream))
-        .route("/chat", post_only(chat).layer(audio_limit))
-        .route("/synthesize", post_only(synthesize).layer(audio_limit))
-        .route("/transcribe", post_only(transcribe).layer(audio_limit))
-        .route("/rag", post_only(rag))
-        .route("/voices", get(voices))
-        .route("/engines", get(engines))
-        .route("/models", get(models))
-        .route("/health", get(health))
-        .route("/elevenlabs/{voice_id}/synthesize", post_only(elevenlabs))
-}
-
-/// The legacy `/api/generate/*` voice routes.
-pub fn legacy_routes() -> Router<SharedState> {
-    let audio_limit = axum::extract::DefaultBodyLimit::max(AUDIO_BODY_LIMIT);
-    Router::new()
-        .route("/api/generate/converse", post_only(legacy_converse))
-        .route("/api/generate/open-stream", get(open_stream))
-        .route("/api/generate/chat", post_only(chat).layer(audio_limit))
-        .route("/api/generate/active-dialogues", get(active_dialogues))
-        .route("/voice", get(page))
-}
 
 /// A parsed body: its fields and its audio file.
 #[derive(Default)]
