@@ -358,6 +358,7 @@ async fn first_audio_before_llm_finishes(ollama: bool) {
     assert!(llm_total > Duration::from_millis(1500), "the fake LLM takes its time ({llm_total:?})");
     assert!(first_text.at < finished - Duration::from_millis(1000), "text streams as tokens come: first text {:?}, LLM done {:?}", first_text.at - t0, llm_total);
     assert!(first_audio.at < finished, "first audio {:?} left before the LLM finished at {:?}", first_audio.at - t0, llm_total);
+    eprintln!("voice ({}): first text {:?}, first audio {:?}, LLM finished {:?}", if ollama { "ollama" } else { "openai" }, first_text.at - t0, first_audio.at - t0, llm_total);
     let text: String = frames.iter().filter(|f| f.event == "textChunk" && f.data["role"] == "assistant").map(|f| f.data["text"].as_str().unwrap()).collect();
     assert_eq!(text, answer_tokens("streamed").concat(), "every token, in order");
     let tokens = frames.iter().filter(|f| f.event == "textChunk").count();
