@@ -56,6 +56,22 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Run the Arweave indexer without serving: `--once` catches up with the
+    /// chain and exits (progress: blocks, transactions, rate, ETA).
+    Index {
+        #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        /// The record store (default: the data dir's SQLite file).
+        #[arg(long, env = "OIPD_STORE")]
+        store: Option<String>,
+        /// Catch up and exit (without it: keep indexing until interrupted).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        indexer: oipd::config::IndexerConfig,
+        #[command(flatten)]
+        clients: oipd::config::ClientConfig,
+    },
     /// Grant (or with --revoke, take away) administrator rights of an account:
     /// the admin routes of `/api/user/admin/*` and admin password resets.
     Admin {
@@ -94,6 +110,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    oipd::memory::configure_c_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -106,6 +123,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("oipd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Index { data_dir, store, once, indexer, clients } => match index(data_dir, store, once, indexer, clients) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oipd index: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -159,6 +183,58 @@ fn import(data_dir: std::path::PathBuf, store: Option<String>, files: Vec<std::p
     }))??;
     print!("{summary}");
     Ok(())
+}
+
+fn index(
+    data_dir: std::path::PathBuf,
+    store: Option<String>,
+    once: bool,
+    indexer: oipd::config::IndexerConfig,
+    clients: oipd::config::ClientConfig,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use oipd::indexer::run::{Indexer, Progress};
+    let settings = indexer.settings();
+    if settings.gateways.is_empty() {
+        return Err("no gateway configured: pass --arweave-gateways (e.g. https://arweave.net)".into());
+    }
+    std::fs::create_dir_all(&data_dir)?;
+    let url = match store {
+        Some(s) => oipd::store::backends::StoreUrl::parse(&s)?,
+        None => oipd::store::backends::StoreUrl::default_for(&data_dir),
+    };
+    let rt = oipd::runtime()?;
+    rt.block_on(async move {
+        let stores = oipd::store::backends::open(&url, oipd::store::sqlite::READ_BUDGET)?;
+        let client = oipd::clients::OutboundClient::new(clients.limits())?;
+        let gateways = oipd::indexer::gateway::Gateways::new(&settings.gateways, client)?;
+        let interval = settings.interval;
+        let ix = Indexer::new(settings, gateways, stores.indexer.clone());
+        let start = stores.indexer.resume_height().await?.unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} block {pos}/{len} · {msg} · ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let started = std::time::Instant::now();
+        let show = |p: Progress| {
+            bar.set_length(p.tip.saturating_sub(start).max(1));
+            bar.set_position(p.height.saturating_sub(start).min(p.tip.saturating_sub(start)));
+            let rate = p.processed as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{} transactions · {rate:.1} tx/s", p.processed));
+        };
+        loop {
+            let r = ix.catch_up(&show).await?;
+            if once {
+                bar.finish();
+                println!("indexed to block {} (tip {}), {} transactions this run", r.height, r.tip, ix.health().await["processed"]);
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
 }
 
 fn admin(data_dir: std::path::PathBuf, store: Option<String>, email: &str, grant: bool) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -71,6 +71,8 @@ pub struct AppState {
     pub client: OutboundClient,
     /// Voice dialogues (`/api/voice`, `/api/alfred`, `/api/notes`).
     pub voice: Arc<crate::voice::VoiceService>,
+    /// The Arweave indexer, when a gateway is configured.
+    pub indexer: Option<Arc<crate::indexer::run::Indexer>>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -245,7 +247,25 @@ impl AppState {
                 async move { watch.run(ctx.token().clone(), || ctx.succeeded()).await }
             })
             .map_err(spawn_error)?;
+        let settings = config.indexer.settings();
+        let indexer = match settings.gateways.is_empty() {
+            true => None,
+            false => {
+                let gateways = crate::indexer::gateway::Gateways::new(&settings.gateways, client.clone())
+                    .map_err(|e| StartError::Config(format!("--arweave-gateways: {e}")))?;
+                let ix = Arc::new(crate::indexer::run::Indexer::new(settings, gateways, stores.indexer.clone()));
+                bounds.register(ix.clone());
+                let task = ix.clone();
+                tasks
+                    .spawn("indexer", RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(300) }, move |ctx| {
+                        task.clone().run(ctx)
+                    })
+                    .map_err(spawn_error)?;
+                Some(ix)
+            }
+        };
         Ok(Arc::new(AppState {
+            indexer,
             auth,
             accounts,
             immutable_exts: config.immutable_extension_list(),

@@ -179,6 +179,9 @@ pub async fn metrics(State(st): State<SharedState>, headers: HeaderMap) -> Resul
     }
     let mut out = String::with_capacity(16 * 1024);
     crate::memory::exposition::render(&mut out, &st.bounds.report());
+    if let Some(ix) = &st.indexer {
+        ix.render_prometheus(&mut out);
+    }
     let mut resp = (StatusCode::OK, out).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(resp)

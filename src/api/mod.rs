@@ -5,6 +5,7 @@
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod indexer;
 pub mod media;
 pub mod pages;
 pub mod records;
@@ -38,6 +39,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/config.js", any(pages::config_js))
         .route("/api/health", get(health::health))
         .route("/api/health/tasks", get(health::tasks))
+        .route("/api/health/indexer", get(indexer::health))
+        .route("/api/creators", get(indexer::creators))
+        .route("/api/organizations", get(indexer::organizations))
         .route("/api/health/memory", get(health::memory))
         .route("/api/health/memory/analyze", get(health::analyze))
         .route("/api/health/memory/samples", get(health::samples))

@@ -57,6 +57,10 @@ pub struct ServeConfig {
     /// Voice dialogues (`/api/voice`): providers and bounds.
     #[command(flatten)]
     pub voice: VoiceConfig,
+
+    /// The Arweave indexer.
+    #[command(flatten)]
+    pub indexer: IndexerConfig,
 }
 
 /// The HTTP server and file serving: listening, connections, timeouts, streams, caching headers, CORS.
@@ -268,6 +272,112 @@ pub struct AuthConfig {
     /// Seconds over which failed logins are counted.
     #[arg(long, env = "OIPD_LOGIN_WINDOW_SECS", default_value_t = crate::accounts::limiter::DEFAULT_WINDOW.as_secs())]
     pub login_window_secs: u64,
+}
+
+/// The Arweave indexer (runs when a gateway is configured).
+#[derive(Debug, Clone, Args)]
+pub struct IndexerConfig {
+    /// Arweave gateways the indexer reads, in order (comma-separated base URLs,
+    /// e.g. `https://arweave.net`). Empty: no indexer (nothing leaves the machine).
+    #[arg(long, env = "OIPD_ARWEAVE_GATEWAYS", default_value = "")]
+    pub arweave_gateways: String,
+
+    /// Put a local ar.io gateway first, as the original (`true`/`false`).
+    #[arg(long, env = "USE_LOCAL_ARIO_GATEWAY", default_value = "false")]
+    pub use_local_ario_gateway: String,
+
+    /// The local ar.io gateway's `host:port`.
+    #[arg(long, env = "LOCAL_ARIO_GATEWAY_ADDRESS", default_value = "localhost:4000")]
+    pub local_ario_gateway_address: String,
+
+    /// Seconds between indexer cycles once caught up.
+    #[arg(long, env = "OIPD_INDEX_INTERVAL", default_value_t = 10)]
+    pub index_interval: u64,
+
+    /// Discovery never starts below this block (the original's first OIP block).
+    #[arg(long, env = "OIPD_INDEX_START_BLOCK", default_value_t = crate::indexer::run::DEFAULT_START_BLOCK)]
+    pub index_start_block: u64,
+
+    /// Blocks newer than the tip minus this are re-checked every cycle (fork depth).
+    #[arg(long, env = "OIPD_INDEX_CONFIRMATIONS", default_value_t = crate::indexer::run::DEFAULT_CONFIRMATIONS)]
+    pub index_confirmations: u64,
+
+    /// A fallback gateway (not the first) is not asked to fill a gap of more blocks than this.
+    #[arg(long, env = "OIPD_INDEX_MAX_FALLBACK_GAP", default_value_t = crate::indexer::run::DEFAULT_MAX_FALLBACK_GAP)]
+    pub index_max_fallback_gap: u64,
+
+    /// Bound: transactions per GraphQL page (at most 100).
+    #[arg(long, env = "OIPD_INDEX_PAGE_SIZE", default_value_t = 100)]
+    pub index_page_size: u32,
+
+    /// Bound: GraphQL pages per cycle.
+    #[arg(long, env = "OIPD_INDEX_PAGES_PER_CYCLE", default_value_t = 50)]
+    pub index_pages_per_cycle: u32,
+
+    /// Bound: bytes of one transaction's data; larger data is skipped with a reason.
+    #[arg(long, env = "OIPD_INDEX_MAX_DATA_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub index_max_data_bytes: u64,
+
+    /// Bound: transaction data fetches in flight.
+    #[arg(long, env = "OIPD_INDEX_FETCH_CONCURRENCY", default_value_t = 8)]
+    pub index_fetch_concurrency: usize,
+
+    /// Ordinary records whose creator signature does not verify: `require`
+    /// (skip), `mark` (index with `oip.signatureValid: false`), `off` (no check).
+    #[arg(long, env = "OIPD_RECORD_SIGNATURES", value_enum, default_value = "mark")]
+    pub record_signatures: crate::indexer::process::SignatureMode,
+
+    /// `all`, `whitelist` or `blacklist`, as the original.
+    #[arg(long, env = "RECORD_TYPE_INDEX_MODE", default_value = "all")]
+    pub record_type_index_mode: String,
+
+    /// Record types indexed in `whitelist` mode (comma-separated).
+    #[arg(long, env = "RECORD_TYPE_INDEX_WHITELIST", default_value = "")]
+    pub record_type_index_whitelist: String,
+
+    /// Record types skipped in `blacklist` mode (comma-separated).
+    #[arg(long, env = "RECORD_TYPE_INDEX_BLACKLIST", default_value = "")]
+    pub record_type_index_blacklist: String,
+
+    /// More creator registrations read by position, like the original's three
+    /// bootstrap registrations (comma-separated txids; for private networks).
+    #[arg(long, env = "OIPD_INDEX_BOOTSTRAP_CREATORS", default_value = "")]
+    pub index_bootstrap_creators: String,
+}
+
+impl IndexerConfig {
+    /// The gateways in the order they are tried.
+    pub fn gateways(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.use_local_ario_gateway.trim() == "true" && !self.local_ario_gateway_address.trim().is_empty() {
+            let a = self.local_ario_gateway_address.trim();
+            out.push(if a.contains("://") { a.to_owned() } else { format!("http://{a}") });
+        }
+        out.extend(self.arweave_gateways.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+        out
+    }
+
+    pub fn settings(&self) -> crate::indexer::run::Settings {
+        use crate::indexer::process::{Policy, TypeFilter, ORIGINAL_BOOTSTRAP};
+        let mut bootstrap: Vec<String> = ORIGINAL_BOOTSTRAP.iter().map(|s| (*s).to_owned()).collect();
+        bootstrap.extend(self.index_bootstrap_creators.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+        crate::indexer::run::Settings {
+            gateways: self.gateways(),
+            interval: Duration::from_secs(self.index_interval.max(1)),
+            start_block: self.index_start_block,
+            confirmations: self.index_confirmations,
+            max_fallback_gap: self.index_max_fallback_gap,
+            page_size: self.index_page_size.clamp(1, crate::indexer::gateway::MAX_PAGE_SIZE),
+            pages_per_cycle: self.index_pages_per_cycle.max(1),
+            max_data_bytes: self.index_max_data_bytes.max(1),
+            fetch_concurrency: self.index_fetch_concurrency.clamp(1, 64),
+            policy: Policy {
+                signatures: self.record_signatures,
+                types: TypeFilter::from_env_values(&self.record_type_index_mode, &self.record_type_index_whitelist, &self.record_type_index_blacklist),
+                bootstrap,
+            },
+        }
+    }
 }
 
 /// The original's web pages: the public directory, its fallback, `/config.js`.

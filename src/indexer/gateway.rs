@@ -46,6 +46,14 @@ pub enum GatewayError {
     TooMany,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("data too large (over {0} bytes)")]
+    TooLarge(u64),
+    #[error("data fetch: {0}")]
+    Gateway(GatewayError),
+}
+
 /// One transaction as discovery reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Discovered {
@@ -57,6 +65,8 @@ pub struct Discovered {
     /// `None` while pending (not in a block yet).
     pub height: Option<u64>,
     pub timestamp: Option<u64>,
+    /// The block's id (fork checks compare it).
+    pub block_id: Option<String>,
     pub data_size: Option<u64>,
 }
 
@@ -178,9 +188,18 @@ impl Gateways {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
+        self.with_gateways(self.list.len(), f).await
+    }
+
+    /// [`Self::with_gateway`] over the first `n` gateways only.
+    async fn with_gateways<T, F, Fut>(&self, n: usize, f: F) -> Result<T, GatewayError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
         let mut last: Option<GatewayError> = None;
         let mut earliest: Option<Duration> = None;
-        for g in &self.list {
+        for g in self.list.iter().take(n.max(1)) {
             let wait = {
                 let h = g.health.lock().unwrap_or_else(|p| p.into_inner());
                 h.ready_at.map(|r| r.saturating_duration_since(Instant::now())).filter(|w| !w.is_zero())
@@ -209,9 +228,12 @@ impl Gateways {
     }
 
     /// One page of OIP transactions at heights `min..=max`, after `cursor`.
-    pub async fn page(&self, min: u64, max: Option<u64>, cursor: Option<&str>, first: u32) -> Result<Page, GatewayError> {
+    /// `fallback_ok: false` asks only the first gateway (the original's guard:
+    /// a fallback gateway is not trusted to fill a large gap).
+    pub async fn page(&self, min: u64, max: Option<u64>, cursor: Option<&str>, first: u32, fallback_ok: bool) -> Result<Page, GatewayError> {
         let query = discovery_query(min, max, cursor, first.clamp(1, MAX_PAGE_SIZE));
-        self.with_gateway(|base| {
+        let n = if fallback_ok { self.list.len() } else { 1 };
+        self.with_gateways(n, |base| {
             let query = query.clone();
             async move {
                 let body = json!({ "query": query });
@@ -228,6 +250,72 @@ impl Gateways {
             }
         })
         .await
+    }
+
+    /// One transaction by id (`transaction(id:)`), as discovery reports it;
+    /// `None` when the gateways do not know it.
+    pub async fn transaction(&self, id: &str) -> Result<Option<Discovered>, GatewayError> {
+        let query = format!(
+            "query {{ transaction(id: {}) {{ id owner {{ address key }} tags {{ name value }} block {{ height timestamp id }} data {{ size }} }} }}",
+            serde_json::to_string(id).unwrap_or_default()
+        );
+        self.with_gateway(|base| {
+            let query = query.clone();
+            async move {
+                let resp = self.client.post_json(&format!("{base}/graphql"), &json!({ "query": query })).await.map_err(attempt)?;
+                if resp.status().as_u16() == 429 {
+                    return Err(Attempt::RateLimited(retry_after(resp.headers())));
+                }
+                if !resp.status().is_success() {
+                    return Err(Attempt::Failed(format!("GraphQL answered {}", resp.status())));
+                }
+                let bytes = resp.bytes_limited(Some(MAX_PAGE_BYTES)).await.map_err(attempt)?;
+                // Reuse the page parser: wrap the one node as a one-edge page.
+                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Attempt::Failed(format!("not a GraphQL answer: {e}")))?;
+                let node = v.pointer("/data/transaction").cloned().unwrap_or(serde_json::Value::Null);
+                if node.is_null() {
+                    return match v.get("errors") {
+                        Some(e) => Err(Attempt::Failed(format!("GraphQL error: {:.200}", e.to_string()))),
+                        None => Ok(None),
+                    };
+                }
+                let page = json!({"data": {"transactions": {"pageInfo": {"hasNextPage": false}, "edges": [{"cursor": "", "node": node}]}}});
+                let page = parse_page(page.to_string().as_bytes()).map_err(Attempt::Failed)?;
+                Ok(page.txs.into_iter().next())
+            }
+        })
+        .await
+    }
+
+    /// A transaction's data (`GET /{id}`), at most `max` bytes: larger data is
+    /// [`DataError::TooLarge`] (declared or streamed), a gateway failure fails over.
+    pub async fn data(&self, id: &str, max: u64) -> Result<bytes::Bytes, DataError> {
+        let too_large = std::sync::atomic::AtomicBool::new(false);
+        let r = self
+            .with_gateway(|base| {
+                let too_large = &too_large;
+                async move {
+                    let resp = self.client.get(&format!("{base}/{id}")).await.map_err(attempt)?;
+                    let status = resp.status();
+                    if status.as_u16() == 429 {
+                        return Err(Attempt::RateLimited(retry_after(resp.headers())));
+                    }
+                    if !status.is_success() {
+                        return Err(Attempt::Failed(format!("data answered {status}")));
+                    }
+                    match resp.bytes_limited(Some(max)).await {
+                        Ok(b) => Ok(Some(b)),
+                        Err(ClientError::TooLarge { .. }) => {
+                            too_large.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(None)
+                        }
+                        Err(e) => Err(attempt(e)),
+                    }
+                }
+            })
+            .await
+            .map_err(DataError::Gateway)?;
+        r.ok_or(DataError::TooLarge(max))
     }
 
     /// The chain's current height (`GET /info`).
@@ -283,7 +371,7 @@ pub fn discovery_query(min: u64, max: Option<u64>, cursor: Option<&str>, first: 
     };
     format!(
         "query {{ transactions(block:{block}, tags:[{{name:\"Index-Method\",values:[\"OIP\"]}},{{name:\"Ver\",values:[{versions}]}}], first:{first}, sort:HEIGHT_ASC, after:{after}) \
-         {{ pageInfo {{ hasNextPage }} edges {{ cursor node {{ id owner {{ address key }} tags {{ name value }} block {{ height timestamp }} data {{ size }} }} }} }} }}"
+         {{ pageInfo {{ hasNextPage }} edges {{ cursor node {{ id owner {{ address key }} tags {{ name value }} block {{ height timestamp id }} data {{ size }} }} }} }} }}"
     )
 }
 
@@ -338,6 +426,8 @@ pub fn parse_page(bytes: &[u8]) -> Result<Page, String> {
     struct Block {
         height: u64,
         timestamp: Option<u64>,
+        #[serde(default)]
+        id: Option<String>,
     }
     #[derive(Deserialize)]
     struct DataInfo {
@@ -363,7 +453,8 @@ pub fn parse_page(bytes: &[u8]) -> Result<Page, String> {
             owner_key: e.node.owner.key,
             tags: e.node.tags.into_iter().map(|t| (t.name, t.value)).collect(),
             height: e.node.block.as_ref().map(|b| b.height),
-            timestamp: e.node.block.and_then(|b| b.timestamp),
+            timestamp: e.node.block.as_ref().and_then(|b| b.timestamp),
+            block_id: e.node.block.and_then(|b| b.id),
             // gateways send the size as a string
             data_size: e.node.data.and_then(|d| d.size).and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|s| s.parse().ok()))),
         })

@@ -7,10 +7,15 @@
 //! Gateways ([`gateway`]): GraphQL discovery and the chain tip over ordered,
 //! failing-over gateways with backoff, breakers and honoured 429s.
 //!
-//! Bounds: no store here; only [`gateway`] does I/O (through the outbound
-//! client, answers capped); the rest are plain functions over one transaction at
-//! a time; each module names its own limits. The supervised indexer task that
-//! ties them to the store is not built yet (issue 13).
+//! Processing ([`process`]): one transaction → its effect on the store, with
+//! signatures, ownership and the record-type policy checked. The indexer itself
+//! ([`run`]): discovery from the resume height, bounded fetches, batches written
+//! with their ledger rows, the fork check, health and metrics; run by the
+//! supervisor in `oipd serve` and by `oipd index --once`.
+//!
+//! Bounds: [`gateway`] and [`run`] do the I/O (through the outbound client,
+//! answers capped); the rest are plain functions over one transaction at a time;
+//! each module names its own limits.
 
 pub mod expand;
 pub mod gateway;
@@ -18,5 +23,7 @@ pub mod gateway;
 mod fixtures;
 pub mod handle;
 pub mod js;
+pub mod process;
+pub mod run;
 pub mod tx;
 pub mod verify;

@@ -66,7 +66,7 @@ async fn failover_backoff_and_paging() {
     let mut cursor: Option<String> = None;
     let mut ids = Vec::new();
     loop {
-        let p = gws.page(1, None, cursor.as_deref(), 2).await.unwrap();
+        let p = gws.page(1, None, cursor.as_deref(), 2, true).await.unwrap();
         ids.extend(p.txs.iter().map(|t| t.id.clone()));
         if !p.has_next {
             break;
@@ -91,10 +91,10 @@ async fn failover_backoff_and_paging() {
 #[tokio::test]
 async fn when_every_gateway_is_out_the_answer_says_when() {
     let gws = Gateways::new(&[limited().await, broken().await], client()).unwrap();
-    let first = gws.page(1, None, None, 2).await.unwrap_err();
+    let first = gws.page(1, None, None, 2, true).await.unwrap_err();
     assert!(matches!(first, GatewayError::Failed { .. }), "{first}");
     // now both are backing off: no request is sent, the wait is known
-    match gws.page(1, None, None, 2).await.unwrap_err() {
+    match gws.page(1, None, None, 2, true).await.unwrap_err() {
         GatewayError::NoneAvailable(wait) => assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_secs(7), "{wait:?}"),
         other => panic!("{other}"),
     }
@@ -104,7 +104,7 @@ async fn when_every_gateway_is_out_the_answer_says_when() {
 async fn a_gateway_that_keeps_failing_opens_its_breaker() {
     let gws = Gateways::new(&[broken().await], client()).unwrap();
     for _ in 0..oipd::indexer::gateway::BREAKER_FAILURES {
-        let _ = gws.page(1, None, None, 2).await;
+        let _ = gws.page(1, None, None, 2, true).await;
         // wait out the (short, jittered) backoff so the next call reaches it
         let wait = gws.report()[0].retry_in_ms;
         if gws.report()[0].state == "breaker_open" {

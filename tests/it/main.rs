@@ -16,6 +16,7 @@ mod attack_queries;
 mod cors;
 mod faults;
 mod import;
+mod indexer;
 mod indexer_gateway;
 mod layers;
 mod media_api;

@@ -10,7 +10,8 @@
 //! One file per concern: [`conn`] (connections, the read budget and
 //! cancellation), [`schema`] (migrations), [`write`] (upserts, deletes),
 //! [`translate`] (plan → SQL), [`read`] (queries), [`sql`] (SQL fragments and
-//! error mapping), [`store`] (the `RecordStore` implementation over them).
+//! error mapping), [`store`] (the `RecordStore` implementation over them), [`indexer`] (the
+//! indexer's creators, organizations and ledger).
 //!
 //! Bounds: [`READERS`] reader connections (requests past them wait up to
 //! [`READER_WAIT`], then 503); each read's time on its connection
@@ -20,6 +21,7 @@
 //! at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
 
 pub mod conn;
+pub mod indexer;
 pub mod read;
 pub mod schema;
 pub mod sql;

@@ -69,6 +69,26 @@ pub const MIGRATIONS: &[&str] = &[
         rev INTEGER NOT NULL DEFAULT 0
     );
     "#,
+    // 3: the Arweave indexer: creator registrations, organizations, and the
+    // ledger of processed transactions (resume point, fork checks)
+    r#"
+    CREATE TABLE creators (
+        did TEXT PRIMARY KEY, address TEXT NOT NULL, handle TEXT NOT NULL, public_key TEXT NOT NULL,
+        in_block INTEGER, status TEXT, doc TEXT NOT NULL
+    );
+    CREATE INDEX creators_address ON creators(address);
+    CREATE INDEX creators_handle ON creators(handle);
+    CREATE INDEX creators_block ON creators(in_block);
+    CREATE TABLE organizations (
+        did TEXT PRIMARY KEY, handle TEXT, address TEXT, in_block INTEGER, doc TEXT NOT NULL
+    );
+    CREATE INDEX organizations_block ON organizations(in_block);
+    CREATE TABLE indexer_txs (
+        txid TEXT PRIMARY KEY, height INTEGER NOT NULL, block_id TEXT, outcome TEXT NOT NULL
+    );
+    CREATE INDEX indexer_txs_height ON indexer_txs(height);
+    CREATE INDEX templates_block ON templates(in_block);
+    "#,
 ];
 
 pub fn configure(c: &Connection) -> rusqlite::Result<()> {

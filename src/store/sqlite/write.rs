@@ -17,6 +17,16 @@ pub fn upsert_records(
     records: &[IndexedRecord],
 ) -> Result<Vec<Upserted>, StoreError> {
     let tx = conn.transaction().map_err(backend)?;
+    let out = upsert_records_in(&tx, records)?;
+    tx.commit().map_err(backend)?;
+    Ok(out)
+}
+
+/// [`upsert_records`] inside a transaction the caller commits.
+pub fn upsert_records_in(
+    tx: &Connection,
+    records: &[IndexedRecord],
+) -> Result<Vec<Upserted>, StoreError> {
     let mut out = Vec::with_capacity(records.len());
     {
         let mut find = tx
@@ -113,7 +123,6 @@ pub fn upsert_records(
             });
         }
     }
-    tx.commit().map_err(backend)?;
     Ok(out)
 }
 
@@ -122,6 +131,16 @@ pub fn upsert_templates(
     templates: &[IndexedTemplate],
 ) -> Result<Vec<Upserted>, StoreError> {
     let tx = conn.transaction().map_err(backend)?;
+    let out = upsert_templates_in(&tx, templates)?;
+    tx.commit().map_err(backend)?;
+    Ok(out)
+}
+
+/// [`upsert_templates`] inside a transaction the caller commits.
+pub fn upsert_templates_in(
+    tx: &Connection,
+    templates: &[IndexedTemplate],
+) -> Result<Vec<Upserted>, StoreError> {
     let mut out = Vec::with_capacity(templates.len());
     {
         let mut find = tx
@@ -157,13 +176,19 @@ pub fn upsert_templates(
             });
         }
     }
-    tx.commit().map_err(backend)?;
     Ok(out)
 }
 
 /// Delete a record (its document, tags and FTS row with it); true if it existed.
 pub fn delete(c: &mut Connection, did: &str) -> Result<bool, StoreError> {
     let tx = c.transaction().map_err(backend)?;
+    let existed = delete_in(&tx, did)?;
+    tx.commit().map_err(backend)?;
+    Ok(existed)
+}
+
+/// [`delete`] inside a transaction the caller commits.
+pub fn delete_in(tx: &Connection, did: &str) -> Result<bool, StoreError> {
     let id: Option<i64> = tx
         .query_row(
             "DELETE FROM records WHERE did = ? RETURNING id",
@@ -176,6 +201,5 @@ pub fn delete(c: &mut Connection, did: &str) -> Result<bool, StoreError> {
         tx.execute("DELETE FROM records_fts WHERE rowid = ?", [id])
             .map_err(backend)?;
     }
-    tx.commit().map_err(backend)?;
     Ok(id.is_some())
 }

@@ -5,6 +5,7 @@
 //! `tests/alloc` includes this same file with `#[path]` (and allows what it
 //! leaves unused).
 
+mod chain;
 mod contract;
 mod fixtures;
 mod multipart;
@@ -12,6 +13,7 @@ mod process;
 mod raw;
 mod server;
 
+pub use chain::*;
 pub use contract::*;
 pub use fixtures::*;
 pub use multipart::*;
