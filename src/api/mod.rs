@@ -13,6 +13,7 @@ pub mod static_media;
 pub mod test_routes;
 pub mod users;
 pub mod voice;
+pub mod notes;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -75,6 +76,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/media/{media_id}/info", any(media::info))
         .nest("/api/voice", voice_routes())
         .nest("/api/alfred", voice_routes())
+        .nest("/api/notes", notes_routes())
         .route("/api/generate/converse", post_only(voice::legacy_converse))
         .route("/api/generate/open-stream", get(voice::open_stream))
         .route("/api/generate/chat", post_only(voice::chat).layer(DefaultBodyLimit::max(voice::AUDIO_BODY_LIMIT)))
@@ -110,6 +112,20 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// ALFRED notes (`/api/notes`).
+fn notes_routes() -> Router<SharedState> {
+    let audio = || DefaultBodyLimit::max(voice::AUDIO_BODY_LIMIT);
+    Router::new()
+        .route("/", get(notes::list))
+        .route("/from-audio", post_only(notes::from_audio).layer(audio()))
+        .route("/from-audio-async", post_only(notes::from_audio_async).layer(audio()))
+        .route("/jobs", get(notes::jobs))
+        .route("/jobs/{job_id}", get(notes::job).delete(notes::cancel_job))
+        .route("/converse", post_only(notes::converse))
+        .route("/{note_hash}", get(notes::get_note))
+        .route("/{note_hash}/regenerate-summary", post_only(notes::regenerate))
 }
 
 /// The voice routes, mounted under `/api/voice` and `/api/alfred` (the original's alias).

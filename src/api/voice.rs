@@ -31,13 +31,13 @@ pub const AUDIO_BODY_LIMIT: usize = MAX_AUDIO_UPLOAD + MAX_FORM_BYTES;
 
 /// A parsed body: its fields and its audio file.
 #[derive(Default)]
-struct Body {
-    fields: Map<String, Value>,
-    audio: Option<AudioUpload>,
+pub(super) struct Body {
+    pub(super) fields: Map<String, Value>,
+    pub(super) audio: Option<AudioUpload>,
 }
 
 impl Body {
-    fn str(&self, k: &str) -> Option<String> {
+    pub(super) fn str(&self, k: &str) -> Option<String> {
         match self.fields.get(k)? {
             Value::String(s) => Some(s.clone()),
             Value::Null => None,
@@ -47,7 +47,7 @@ impl Body {
     }
 
     /// A text field, bounded, trimmed; empty → None.
-    fn text(&self, k: &str) -> Result<Option<String>, ApiError> {
+    pub(super) fn text(&self, k: &str) -> Result<Option<String>, ApiError> {
         match self.str(k) {
             Some(s) if s.len() > MAX_INPUT_BYTES => Err(ApiError::TooLarge(format!("{k} is over {MAX_INPUT_BYTES} bytes"))),
             Some(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
@@ -68,7 +68,7 @@ impl Body {
     }
 
     /// `conversationHistory`: an array, a JSON string of one, or one object.
-    fn history(&self) -> Vec<Message> {
+    pub(super) fn history(&self) -> Vec<Message> {
         let items = match self.object("conversationHistory") {
             Some(Value::Array(a)) => a,
             Some(o @ Value::Object(_)) => vec![o],
@@ -89,7 +89,7 @@ impl Body {
 }
 
 /// Read a JSON, urlencoded or multipart body.
-async fn read_body(st: &SharedState, req: Request) -> Result<Body, ApiError> {
+pub(super) async fn read_body(st: &SharedState, req: Request) -> Result<Body, ApiError> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim().to_owned();
     match essence.as_str() {
@@ -155,10 +155,12 @@ async fn read_multipart(st: &SharedState, req: Request) -> Result<Body, ApiError
             }
             body.audio = Some(AudioUpload { bytes: buf.freeze(), filename, mime });
         } else {
+            // a note's transcript (`/api/notes`) may be longer than other fields
+            let max = if name == "transcript" { crate::voice::notes::MAX_TRANSCRIPT_BYTES } else { MAX_FIELD_BYTES };
             let mut buf = Vec::new();
             while let Some(c) = field.chunk().await.map_err(mp_err)? {
-                if buf.len() + c.len() > MAX_FIELD_BYTES {
-                    return Err(ApiError::TooLarge(format!("Field {name} over {MAX_FIELD_BYTES} bytes")));
+                if buf.len() + c.len() > max {
+                    return Err(ApiError::TooLarge(format!("Field {name} over {max} bytes")));
                 }
                 buf.extend_from_slice(&c);
             }
@@ -175,7 +177,7 @@ fn upstream(status: StatusCode, error: &str, details: impl Into<Value>) -> Respo
     r
 }
 
-fn stt_error(e: SttError) -> Response {
+pub(super) fn stt_error(e: SttError) -> Response {
     match e {
         SttError::NotConfigured => upstream(StatusCode::SERVICE_UNAVAILABLE, "STT service unavailable", e.to_string()),
         SttError::Unavailable(m) => upstream(StatusCode::BAD_GATEWAY, "STT service unavailable", m),

@@ -7,8 +7,8 @@
 //! Pieces: [`dialogue`] (open dialogues, clients, replay, barge-in, TTL),
 //! [`turn`] (one turn's pipeline), [`chunker`], [`llm`] (Ollama NDJSON and
 //! OpenAI-compatible SSE, the race), [`tts`] (espeak-ng built in, the TTS service,
-//! ElevenLabs), [`stt`], [`rag`]. Nothing outside the node is called unless
-//! configured.
+//! ElevenLabs), [`stt`], [`rag`], [`notes`] (ALFRED notes and their jobs).
+//! Nothing outside the node is called unless configured.
 //!
 //! Bounds (each listed in `/api/health/memory`): `voice_dialogues`,
 //! `voice_replay_bytes`, `voice_clients_per_dialogue`, `voice_client_queue`
@@ -16,11 +16,13 @@
 //! `voice_audio_bytes` (synthesized audio held, waiting to be sent or queued for
 //! clients; a synthesis waits for room, bounded, then its chunk is reported
 //! failed); TTS jobs per dialogue ([`VoiceLimits::tts_per_dialogue`]); the answer's
-//! bytes ([`MAX_ANSWER_BYTES`]); an uploaded audio file ([`MAX_AUDIO_UPLOAD`]).
+//! bytes ([`MAX_ANSWER_BYTES`]); an uploaded audio file ([`MAX_AUDIO_UPLOAD`]);
+//! `notes_jobs`, `notes_jobs_running` ([`notes`]).
 
 pub mod chunker;
 pub mod dialogue;
 pub mod llm;
+pub mod notes;
 pub mod rag;
 pub mod stt;
 pub mod tts;
@@ -69,6 +71,8 @@ pub struct VoiceService {
     pub client: OutboundClient,
     pub records: Arc<RecordsService>,
     pub limits: VoiceLimits,
+    /// ALFRED notes' async ingestion jobs.
+    pub note_jobs: notes::NoteJobs,
     audio_budget: Arc<Semaphore>,
     audio_capacity_kib: usize,
 }
@@ -132,6 +136,7 @@ impl VoiceService {
             client,
             records,
             limits: VoiceLimits { tts_per_dialogue: cfg.voice_tts_per_dialogue.max(1), llm_first_token: Duration::from_secs(cfg.llm_timeout_secs.max(1)) },
+            note_jobs: notes::NoteJobs::default(),
             audio_budget: Arc::new(Semaphore::new(kib)),
             audio_capacity_kib: kib,
         })
@@ -169,18 +174,22 @@ impl VoiceService {
     /// Start the TTL sweep under the supervisor.
     pub fn start(self: &Arc<Self>, tasks: &crate::tasks::Supervisor) -> Result<(), crate::tasks::SpawnError> {
         let registry = self.registry.clone();
+        let me = self.clone();
         let every = (registry.limits().ttl / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
         tasks.spawn("voice_dialogue_sweep", crate::tasks::RestartPolicy::Never, move |ctx| {
             let registry = registry.clone();
+            let me = me.clone();
             async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tokio::select! {
                         _ = ctx.cancelled() => {
                             registry.shutdown();
+                            me.note_jobs.shutdown();
                             return Ok::<(), String>(());
                         }
                         _ = tick.tick() => {
+                            me.note_jobs.sweep();
                             let n = registry.sweep();
                             if n > 0 {
                                 tracing::debug!(ended = n, "voice dialogues past their TTL");
@@ -198,6 +207,7 @@ impl BoundSource for VoiceService {
     fn report(&self, out: &mut Vec<BoundReport>) {
         self.registry.report(out);
         self.tts.report(out);
+        self.note_jobs.report(out);
         out.push(BoundReport {
             name: "voice_audio_bytes",
             unit: "bytes",
