@@ -22,6 +22,7 @@ mod layers;
 mod media_api;
 mod media_flows;
 mod memory;
+mod notes;
 mod page_contracts;
 mod pages;
 mod parser_props;
