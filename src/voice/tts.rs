@@ -302,6 +302,27 @@ fn voice_params(voice_id: &str) -> (String, String, f32, f32) {
     (gender.into(), emotion.into(), exaggeration, cfg)
 }
 
+/// A WAV of `ms` milliseconds of silence (16-bit mono, 22050 Hz, espeak-ng's format).
+pub fn silent_wav(ms: u32) -> Vec<u8> {
+    let rate = 22050u32;
+    let data = (rate * ms / 1000) * 2;
+    let mut w = Vec::with_capacity(44 + data as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * 2).to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    w.resize(44 + data as usize, 0);
+    w
+}
+
 /// espeak-ng writes WAV to a pipe with placeholder sizes (0x7ffffff0): set the
 /// RIFF and `data` sizes to what was written, so every decoder knows the length.
 pub fn fix_wav_sizes(wav: &mut [u8]) -> Result<(), &'static str> {
@@ -346,6 +367,15 @@ pub fn wav_duration(wav: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silent_wav_is_a_valid_wav_of_its_length() {
+        let w = silent_wav(20);
+        assert_eq!(w.len(), 44 + 882);
+        assert_eq!(&w[..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(w[4..8].try_into().unwrap()) as usize, w.len() - 8);
+        assert!((wav_duration(&w).unwrap() - 0.02).abs() < 0.001);
+    }
 
     #[test]
     fn wav_sizes_are_fixed() {

@@ -2,7 +2,10 @@
 //! as it is generated (never waiting for audio), the chunker cuts it into
 //! sentences, and each is synthesized — at most `tts_per_dialogue` at once — and
 //! sent in order as `audioChunk`; a failed chunk is reported (`audioError`), not
-//! skipped silently. Then `done` with the metrics (time to first text and first
+//! skipped silently. When the answer ended after its last chunk's audio already
+//! went out (so no chunk could say `isFinal`), a final marker follows: the next
+//! chunk index, a short silent WAV, `isFinal: true`, `finalMarker: true`. Then
+//! `done` with the metrics (time to first text and first
 //! audio among them). An LLM that fails or times out gives an `error` event and a
 //! spoken apology; the turn still ends with `done`.
 //!
@@ -52,6 +55,9 @@ pub struct TurnRequest {
     /// `targetResponseLength` in tokens (custom), told to the model.
     pub max_tokens: Option<u32>,
 }
+
+/// Milliseconds of silence in the final marker chunk.
+pub const FINAL_MARKER_MS: u32 = 20;
 
 /// The apology spoken when the LLM cannot answer.
 pub const APOLOGY: &str = "I'm sorry, I couldn't reach the language model just now. Please try again in a moment.";
@@ -168,6 +174,8 @@ impl VoiceService {
         let mut answer_len = 0usize;
         let mut llm_done = false;
         let mut llm_error = answer.error.take();
+        // whether a chunk marked `isFinal` went out, and the next chunk index
+        let (mut final_sent, mut next_index) = (false, 1u32);
 
         loop {
             // start syntheses while there is room
@@ -238,6 +246,10 @@ impl VoiceService {
                     }
                 }
                 Some((chunk, r)) = tts.next(), if !tts.is_empty() => {
+                    // the last chunk is final even when the answer ended exactly at a sentence
+                    let is_final = chunk.is_final || (llm_done && waiting.is_empty() && tts.is_empty());
+                    final_sent |= is_final;
+                    next_index = next_index.max(chunk.index + 1);
                     match r {
                         Ok((audio, permit, b64)) => {
                             audio_chunks += 1;
@@ -246,8 +258,6 @@ impl VoiceService {
                                 crate::memory::metrics::record_voice_first_audio(t);
                                 first_audio = Some(t);
                             }
-                            // the last chunk is final even when the answer ended exactly at a sentence
-                            let is_final = chunk.is_final || (llm_done && waiting.is_empty() && tts.is_empty());
                             turn.send_audio(&json!({
                                 "audio": b64, "chunkIndex": chunk.index, "text": chunk.text, "isFinal": is_final,
                                 "adaptive": true, "mime": audio.mime, "engine": audio.engine,
@@ -255,7 +265,7 @@ impl VoiceService {
                         }
                         Err(e) => {
                             audio_failures += 1;
-                            turn.send("audioError", &json!({"chunkIndex": chunk.index, "text": chunk.text, "isFinal": chunk.is_final, "message": e.to_string()}));
+                            turn.send("audioError", &json!({"chunkIndex": chunk.index, "text": chunk.text, "isFinal": is_final, "message": e.to_string()}));
                         }
                     }
                 }
@@ -265,6 +275,17 @@ impl VoiceService {
             }
         }
 
+        if speech.is_some() && next_index > 1 && !final_sent {
+            // The LLM's stream ended after the last sentence's audio had gone out,
+            // so no chunk said `isFinal`. The original's page (public/index.html)
+            // plays chunks by index and ignores a chunk without audio, so the
+            // marker is the next chunk: a short silent WAV marked final.
+            let wav = super::tts::silent_wav(FINAL_MARKER_MS);
+            turn.send_audio(&json!({
+                "audio": base64::engine::general_purpose::STANDARD.encode(&wav), "chunkIndex": next_index, "text": "",
+                "isFinal": true, "adaptive": true, "mime": "audio/wav", "engine": "final-marker", "finalMarker": true,
+            }), None);
+        }
         if let Some(e) = &llm_error {
             turn.send("error", &json!({"message": e}));
             turn.set_status(Status::Error);

@@ -383,6 +383,53 @@ async fn first_audio_leaves_before_the_llm_finishes_openai_sse() {
     first_audio_before_llm_finishes(false).await;
 }
 
+/// The edge: the LLM's stream ends after the last sentence's audio already went
+/// out, so no spoken chunk could be marked final; a final marker follows (the next
+/// chunk index, a short silent WAV, `isFinal: true`), which the original's page
+/// plays in order like any chunk and which ends its playback.
+#[tokio::test]
+async fn a_final_marker_follows_when_the_llm_ends_after_the_last_audio() {
+    let tokens = vec![
+        "This first sentence is long enough to start. ".to_owned(),
+        "Then the second sentence is long enough to pass the eighty character minimum for sure. ".to_owned(),
+    ];
+    let fake = FakeLlm::start(FakeCfg { tokens, first_delay: Duration::from_millis(50), delay: Duration::from_millis(1500) }).await;
+    let url = fake.url("");
+    let s = TestServer::start_with(|c| c.voice.ollama_host = Some(url)).await;
+    let v = converse(&s, json!({"userInput": "Say two sentences", "processing_mode": "llm"})).await;
+    let id = v["dialogueId"].as_str().unwrap();
+    let mut sse = Sse::open(&s.url(&format!("/api/voice/open-stream?dialogueId={id}"))).await;
+    let frames = sse.until_done().await;
+    let finished = fake.state.finished_at.lock().unwrap().expect("the LLM finished");
+    let audio: Vec<&Frame> = frames.iter().filter(|f| f.event == "audioChunk").collect();
+    let idx: Vec<u64> = audio.iter().map(|f| f.data["chunkIndex"].as_u64().unwrap()).collect();
+    assert_eq!(idx, vec![1, 2, 3], "two spoken chunks, then the marker");
+    assert!(audio[1].at < finished, "the second chunk's audio went out before the LLM ended (the edge)");
+    assert_eq!(audio.iter().map(|f| f.data["isFinal"].as_bool().unwrap()).collect::<Vec<_>>(), vec![false, false, true]);
+    let marker = &audio[2].data;
+    assert_eq!((marker["finalMarker"].as_bool(), marker["mime"].as_str(), marker["text"].as_str()), (Some(true), Some("audio/wav"), Some("")));
+    // the original's page ignores a chunk without audio: the marker carries a real, short WAV
+    let w = wav_of(marker["audio"].as_str().unwrap());
+    assert_eq!((&w[..4], &w[8..16], &w[36..40]), (&b"RIFF"[..], &b"WAVEfmt "[..], &b"data"[..]));
+    assert_eq!(u32::from_le_bytes(w[4..8].try_into().unwrap()) as usize, w.len() - 8, "RIFF size");
+    let data = u32::from_le_bytes(w[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data, w.len() - 44, "data size");
+    assert!(data > 0 && data < 22050 * 2 / 10, "a short silence ({data} bytes)");
+    let done = &frames.last().unwrap().data;
+    assert_eq!(done["processing_metrics"]["audio_chunks"], 2, "the marker is not counted as speech");
+    // an answer whose last chunk is the flush is final by itself: no marker
+    let fake = FakeLlm::start(FakeCfg { tokens: vec!["A short answer that ends here".into()], first_delay: Duration::from_millis(20), delay: Duration::from_millis(20) }).await;
+    let url = fake.url("");
+    let s = TestServer::start_with(|c| c.voice.ollama_host = Some(url)).await;
+    let v = converse(&s, json!({"userInput": "Say it", "processing_mode": "llm"})).await;
+    let mut sse = Sse::open(&s.url(&format!("/api/voice/open-stream?dialogueId={}", v["dialogueId"].as_str().unwrap()))).await;
+    let frames = sse.until_done().await;
+    let audio: Vec<&Frame> = frames.iter().filter(|f| f.event == "audioChunk").collect();
+    assert_eq!(audio.len(), 1);
+    assert_eq!(audio[0].data["isFinal"], true);
+    assert!(audio[0].data["finalMarker"].is_null());
+}
+
 #[tokio::test]
 async fn the_race_cancels_the_loser_at_once() {
     let slow = FakeLlm::start(FakeCfg { tokens: answer_tokens("SLOW"), first_delay: Duration::from_millis(1500), delay: Duration::from_millis(50) }).await;
