@@ -46,15 +46,15 @@ fn getter(b: &Body) -> impl Fn(&str) -> Option<String> + '_ {
 /// The checked request of `from-audio` and `from-audio-async`.
 fn note_request(b: Body) -> Result<(NoteParams, Source), ApiError> {
     let transcript = b.str("transcript").filter(|t| !t.trim().is_empty());
-    if b.audio.is_none() && transcript.is_none() {
+    let has_input = b.audio.is_some() || transcript.is_some();
+    if !has_input {
         return Err(ApiError::BadRequest("Either audio file or transcript must be provided".into()));
     }
     let p = NoteParams::parse(&getter(&b)).map_err(notes_error)?;
     let src = match (b.audio, transcript) {
         (Some(a), _) => Source::Audio(a),
         (None, Some(t)) if t.len() > MAX_TRANSCRIPT_BYTES => return Err(ApiError::TooLarge(format!("transcript is over {MAX_TRANSCRIPT_BYTES} bytes"))),
-        (None, Some(t)) => Source::Transcript(t.trim().to_owned()),
-        (None, None) => unreachable!("checked above"),
+        (None, t) => Source::Transcript(t.unwrap_or_default().trim().to_owned()),
     };
     Ok((p, src))
 }
