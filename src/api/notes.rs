@@ -14,7 +14,8 @@ use super::error::ApiError;
 use super::extract::{self, PathParam, RequiredUser};
 use super::voice::{read_body, stt_error, Body};
 use crate::state::SharedState;
-use crate::voice::notes::{IngestError, JobError, NoteParams, NotesError, Source, MAX_JOBS, MAX_TRANSCRIPT_BYTES};
+use crate::voice::jobs::{JobError, MAX_JOBS};
+use crate::voice::notes::{IngestError, NoteParams, NotesError, Source, MAX_TRANSCRIPT_BYTES};
 
 fn notes_error(e: NotesError) -> ApiError {
     match e {

@@ -7,7 +7,7 @@
 //! Pieces: [`dialogue`] (open dialogues, clients, replay, barge-in, TTL),
 //! [`turn`] (one turn's pipeline), [`chunker`], [`llm`] (Ollama NDJSON and
 //! OpenAI-compatible SSE, the race), [`tts`] (espeak-ng built in, the TTS service,
-//! ElevenLabs), [`stt`], [`rag`], [`notes`] (ALFRED notes and their jobs).
+//! ElevenLabs), [`stt`], [`rag`], [`notes`] (ALFRED notes), [`jobs`] (their async jobs).
 //! Nothing outside the node is called unless configured.
 //!
 //! Bounds (each listed in `/api/health/memory`): `voice_dialogues`,
@@ -17,10 +17,11 @@
 //! clients; a synthesis waits for room, bounded, then its chunk is reported
 //! failed); TTS jobs per dialogue ([`VoiceLimits::tts_per_dialogue`]); the answer's
 //! bytes ([`MAX_ANSWER_BYTES`]); an uploaded audio file ([`MAX_AUDIO_UPLOAD`]);
-//! `notes_jobs`, `notes_jobs_running` ([`notes`]).
+//! `notes_jobs`, `notes_jobs_running` ([`jobs`]).
 
 pub mod chunker;
 pub mod dialogue;
+pub mod jobs;
 pub mod llm;
 pub mod notes;
 pub mod rag;
@@ -72,7 +73,7 @@ pub struct VoiceService {
     pub records: Arc<RecordsService>,
     pub limits: VoiceLimits,
     /// ALFRED notes' async ingestion jobs.
-    pub note_jobs: notes::NoteJobs,
+    pub note_jobs: jobs::NoteJobs,
     audio_budget: Arc<Semaphore>,
     audio_capacity_kib: usize,
 }
@@ -136,7 +137,7 @@ impl VoiceService {
             client,
             records,
             limits: VoiceLimits { tts_per_dialogue: cfg.voice_tts_per_dialogue.max(1), llm_first_token: Duration::from_secs(cfg.llm_timeout_secs.max(1)) },
-            note_jobs: notes::NoteJobs::default(),
+            note_jobs: jobs::NoteJobs::default(),
             audio_budget: Arc::new(Semaphore::new(kib)),
             audio_capacity_kib: kib,
         })
