@@ -24,6 +24,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod voice;
 
 /// Bound: threads tokio may start for blocking work (file reads, hashing, upload
 /// writes). tokio's default is 512; every file body has at most one read running,

@@ -69,6 +69,8 @@ pub struct AppState {
     pub tasks: Arc<Supervisor>,
     /// The one outbound HTTP client, for every service the node calls.
     pub client: OutboundClient,
+    /// Voice dialogues (`/api/voice`, `/api/alfred`, `/api/notes`).
+    pub voice: Arc<crate::voice::VoiceService>,
     /// The Arweave indexer, when a gateway is configured.
     pub indexer: Option<Arc<crate::indexer::run::Indexer>>,
     pub bounds: Bounds,
@@ -229,6 +231,9 @@ impl AppState {
                 Some(d)
             }
         };
+        let voice = crate::voice::VoiceService::new(&config.voice, client.clone(), records.clone());
+        bounds.register(voice.clone());
+        voice.start(&tasks).map_err(spawn_error)?;
         let thresholds = if config.memory.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         let watch = Arc::new(MemoryWatch::new(
             sampler.clone(),
@@ -282,6 +287,7 @@ impl AppState {
             diagnostics,
             tasks,
             client,
+            voice,
             bounds,
             started: Instant::now(),
             immutable_cc,

@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 413 for anything but uploads: a body or an answer over its bound.
     #[error("{0}")]
     TooLarge(String),
+    /// 415: a body (or an uploaded file) of a type the route does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 431: the request head is over its bound.
     #[error("Request header fields too large")]
     HeadTooLarge,
@@ -78,6 +81,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

@@ -12,6 +12,8 @@ pub mod records;
 pub mod static_media;
 pub mod test_routes;
 pub mod users;
+pub mod voice;
+pub mod notes;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -72,6 +74,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/media/web-setup", post_only(media::web_setup))
         .route("/api/media/{media_id}", any(media::get))
         .route("/api/media/{media_id}/info", any(media::info))
+        .nest("/api/voice", voice_routes())
+        .nest("/api/alfred", voice_routes())
+        .nest("/api/notes", notes_routes())
+        .route("/api/generate/converse", post_only(voice::legacy_converse))
+        .route("/api/generate/open-stream", get(voice::open_stream))
+        .route("/api/generate/chat", post_only(voice::chat).layer(DefaultBodyLimit::max(voice::AUDIO_BODY_LIMIT)))
+        .route("/api/generate/active-dialogues", get(voice::active_dialogues))
+        .route("/voice", get(voice::page))
         .merge(test_routes)
         .route("/debug/pprof/heap", get(health::pprof_heap))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -102,6 +112,38 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// ALFRED notes (`/api/notes`).
+fn notes_routes() -> Router<SharedState> {
+    let audio = || DefaultBodyLimit::max(voice::AUDIO_BODY_LIMIT);
+    Router::new()
+        .route("/", get(notes::list))
+        .route("/from-audio", post_only(notes::from_audio).layer(audio()))
+        .route("/from-audio-async", post_only(notes::from_audio_async).layer(audio()))
+        .route("/jobs", get(notes::jobs))
+        .route("/jobs/{job_id}", get(notes::job).delete(notes::cancel_job))
+        .route("/converse", post_only(notes::converse))
+        .route("/{note_hash}", get(notes::get_note))
+        .route("/{note_hash}/regenerate-summary", post_only(notes::regenerate))
+}
+
+/// The voice routes, mounted under `/api/voice` and `/api/alfred` (the original's alias).
+fn voice_routes() -> Router<SharedState> {
+    let audio = || DefaultBodyLimit::max(voice::AUDIO_BODY_LIMIT);
+    Router::new()
+        .route("/converse", post_only(voice::converse).layer(audio()))
+        .route("/converse-custom", post_only(voice::converse_custom).layer(audio()))
+        .route("/open-stream", get(voice::open_stream))
+        .route("/chat", post_only(voice::chat).layer(audio()))
+        .route("/synthesize", post_only(voice::synthesize).layer(audio()))
+        .route("/transcribe", post_only(voice::transcribe).layer(audio()))
+        .route("/rag", post_only(voice::rag))
+        .route("/voices", get(voice::voices))
+        .route("/engines", get(voice::engines))
+        .route("/models", get(voice::models))
+        .route("/health", get(voice::health))
+        .route("/elevenlabs/{voice_id}/synthesize", post_only(voice::elevenlabs))
 }
 
 /// A POST route; any other method is a JSON 405 with `Allow: POST`.

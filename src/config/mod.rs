@@ -54,6 +54,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub clients: ClientConfig,
 
+    /// Voice dialogues (`/api/voice`): providers and bounds.
+    #[command(flatten)]
+    pub voice: VoiceConfig,
+
     /// The Arweave indexer.
     #[command(flatten)]
     pub indexer: IndexerConfig,
@@ -495,6 +499,105 @@ impl ServeConfig {
     }
 }
 
+
+/// Voice dialogues (`crate::voice`): which LLM, TTS and STT services to call (none
+/// unless configured: the embedded defaults are records-only answers and
+/// espeak-ng), and every bound a dialogue holds.
+#[derive(Debug, Clone, Args)]
+pub struct VoiceConfig {
+    /// Ollama base URL (`/api/chat`, NDJSON). Unset: Ollama is not called.
+    #[arg(long, env = "OLLAMA_HOST")]
+    pub ollama_host: Option<String>,
+
+    /// The Ollama model (the original's variable and default).
+    #[arg(long, env = "DEFAULT_LLM_MODEL", default_value = "llama3.2:3b")]
+    pub default_llm_model: String,
+
+    /// OpenAI key; with it, OpenAI-compatible chat completions are called.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// Base URL of an OpenAI-compatible server (vLLM, llama.cpp, LM Studio: no key
+    /// needed). Unset: `https://api.openai.com/v1` when a key is set.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// Model asked of the OpenAI-compatible server.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+
+    /// xAI key (`https://api.x.ai/v1`, OpenAI wire format).
+    #[arg(long, env = "XAI_API_KEY", hide_env_values = true)]
+    pub xai_api_key: Option<String>,
+
+    /// Model asked of xAI.
+    #[arg(long, env = "XAI_MODEL", default_value = "grok-4-fast")]
+    pub xai_model: String,
+
+    /// Seconds an LLM may take to produce its first token (then the turn apologises).
+    #[arg(long, env = "OIPD_LLM_TIMEOUT_SECS", default_value_t = 30)]
+    pub llm_timeout_secs: u64,
+
+    /// The original's TTS service (multipart `/synthesize` → WAV). Unset: not called.
+    #[arg(long, env = "TTS_SERVICE_URL")]
+    pub tts_service_url: Option<String>,
+
+    /// The original's STT service (`/transcribe_file`). Unset: not called.
+    #[arg(long, env = "STT_SERVICE_URL")]
+    pub stt_service_url: Option<String>,
+
+    /// Model for OpenAI-compatible `/audio/transcriptions` (used when no STT service is set).
+    #[arg(long, env = "OIPD_STT_MODEL", default_value = "whisper-1")]
+    pub stt_model: String,
+
+    /// ElevenLabs key; with it, engine `elevenlabs` speaks through ElevenLabs (MP3).
+    #[arg(long, env = "ELEVENLABS_API_KEY", hide_env_values = true)]
+    pub elevenlabs_api_key: Option<String>,
+
+    /// ElevenLabs API base URL.
+    #[arg(long, env = "ELEVENLABS_BASE_URL", default_value = "https://api.elevenlabs.io")]
+    pub elevenlabs_base_url: String,
+
+    /// The built-in speech engine's command (writes WAV to stdout with `--stdout`).
+    #[arg(long, env = "OIPD_ESPEAK", default_value = "espeak-ng")]
+    pub espeak: String,
+
+    /// Bound: dialogues open at once; past it `/converse` answers 503 + `Retry-After`.
+    #[arg(long, env = "OIPD_VOICE_MAX_DIALOGUES", default_value_t = 256)]
+    pub voice_max_dialogues: usize,
+
+    /// Seconds a dialogue lives without activity (refreshed by every frame and client).
+    #[arg(long, env = "OIPD_VOICE_DIALOGUE_TTL_SECS", default_value_t = 300)]
+    pub voice_dialogue_ttl_secs: u64,
+
+    /// Bound: bytes of frames one dialogue keeps to replay to clients that connect late.
+    #[arg(long, env = "OIPD_VOICE_REPLAY_BYTES", default_value_t = 262_144)]
+    pub voice_replay_bytes: usize,
+
+    /// Bound: SSE clients of one dialogue; past it `open-stream` answers 503.
+    #[arg(long, env = "OIPD_VOICE_CLIENTS_PER_DIALOGUE", default_value_t = 4)]
+    pub voice_clients_per_dialogue: usize,
+
+    /// Bound: frames queued for one SSE client; a client that falls this far behind is dropped.
+    #[arg(long, env = "OIPD_VOICE_CLIENT_QUEUE", default_value_t = 64)]
+    pub voice_client_queue: usize,
+
+    /// Bound: speech syntheses running for one dialogue.
+    #[arg(long, env = "OIPD_VOICE_TTS_PER_DIALOGUE", default_value_t = 3)]
+    pub voice_tts_per_dialogue: usize,
+
+    /// Bound: speech syntheses running in all.
+    #[arg(long, env = "OIPD_VOICE_TTS_JOBS", default_value_t = 16)]
+    pub voice_tts_jobs: usize,
+
+    /// Bound: espeak-ng processes running at once.
+    #[arg(long, env = "OIPD_VOICE_ESPEAK_PROCESSES", default_value_t = 4)]
+    pub voice_espeak_processes: usize,
+
+    /// Bound: bytes of synthesized audio held at once (waiting to be sent or in client queues).
+    #[arg(long, env = "OIPD_VOICE_AUDIO_BYTES", default_value_t = 33_554_432)]
+    pub voice_audio_bytes: usize,
+}
 
 /// The outbound HTTP client's bounds (`clients::ClientLimits`): one client, shared
 /// by every service oipd calls (LLM, TTS, STT, GUN peers, Arweave gateways).

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::metrics::{family, render_routes};
+use super::metrics::{family, render_routes, render_voice};
 use crate::limits::BoundReport;
 
 fn proc_stat() -> Option<(f64, u64)> {
@@ -59,6 +59,7 @@ pub fn render(out: &mut String, bounds: &[BoundReport]) {
         }
     }
     render_routes(out);
+    render_voice(out);
     family(out, "oipd_bound_capacity", "gauge", "Capacity of each bounded structure.");
     for b in bounds {
         let _ = writeln!(out, "oipd_bound_capacity{{bound=\"{}\",unit=\"{}\"}} {}", b.name, b.unit, b.capacity);

@@ -107,6 +107,38 @@ pub fn render_routes(out: &mut String) {
     }
 }
 
+/// Voice turns: time from the turn's start to its first text and first audio
+/// frame (`oipd_voice_first_text_seconds`, `oipd_voice_first_audio_seconds`).
+static VOICE_FIRST_TEXT: Hist<{ LATENCY.len() }> = Hist::NEW;
+static VOICE_FIRST_AUDIO: Hist<{ LATENCY.len() }> = Hist::NEW;
+
+/// A voice turn sent its first text frame this long after it started.
+pub fn record_voice_first_text(elapsed: Duration) {
+    VOICE_FIRST_TEXT.observe(&LATENCY, elapsed.as_secs_f64(), elapsed.as_micros() as u64);
+}
+
+/// A voice turn sent its first audio frame this long after it started.
+pub fn record_voice_first_audio(elapsed: Duration) {
+    VOICE_FIRST_AUDIO.observe(&LATENCY, elapsed.as_secs_f64(), elapsed.as_micros() as u64);
+}
+
+/// The voice part of `/metrics`.
+pub fn render_voice(out: &mut String) {
+    for (name, help, h) in [
+        ("oipd_voice_first_text_seconds", "Time from a voice turn's start to its first text frame.", &VOICE_FIRST_TEXT),
+        ("oipd_voice_first_audio_seconds", "Time from a voice turn's start to its first audio frame.", &VOICE_FIRST_AUDIO),
+    ] {
+        family(out, name, "histogram", help);
+        let count = h.count.load(Relaxed);
+        for (i, b) in LATENCY.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", h.buckets[i].load(Relaxed));
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", h.sum.load(Relaxed) as f64 * 1e-6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
 fn write_hist<const N: usize>(out: &mut String, name: &str, route: &str, bounds: &[f64; N], h: &Hist<N>, unit: f64) {
     let count = h.count.load(Relaxed);
     if count == 0 {
