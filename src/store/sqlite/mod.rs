@@ -20,6 +20,7 @@
 //! at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
 
 pub mod conn;
+pub mod gun;
 pub mod read;
 pub mod schema;
 pub mod sql;
