@@ -12,6 +12,7 @@ pub mod civil;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod gun;
 pub mod http;
 pub mod indexer;
 pub mod limits;
