@@ -57,6 +57,7 @@ impl RunningServer {
         let mut config = config;
         config.http.listen = addr; // the port actually bound (`/config.js` tells it)
         let state = state::AppState::new(config)?;
+        server::start_gun_relay(&state).await?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(server::run(listener, state.clone(), async {
             let _ = rx.await;

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod gun;
 pub mod health;
 pub mod media;
 pub mod pages;
@@ -38,6 +39,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/health", get(health::health))
         .route("/api/health/tasks", get(health::tasks))
         .route("/api/health/memory", get(health::memory))
+        .route("/api/health/gun-sync", get(gun::sync_health))
+        .route("/api/health/gun-sync/force", post_only(gun::sync_force))
+        .route("/gun-relay/put", post_only(gun::put_main))
+        .route("/gun-relay/get", get(gun::get_node))
+        .route("/gun-relay/list", get(gun::list))
         .route("/api/health/memory/analyze", get(health::analyze))
         .route("/api/health/memory/samples", get(health::samples))
         .route("/admin/memory", get(health::memory_page))
@@ -101,7 +107,7 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// A POST route; any other method is a JSON 405 with `Allow: POST`.
-fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<SharedState>
+pub(crate) fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<SharedState>
 where
     H: axum::handler::Handler<T, SharedState>,
     T: 'static,

@@ -356,6 +356,17 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::records::service::GunPublisher for GunService {
+    async fn publish(&self, owner: &str, soul: &str, doc: &Value, private: bool) -> Result<bool, String> {
+        GunService::publish(self, owner, soul, doc, private).await.map_err(|e| e.to_string())
+    }
+
+    async fn deleted(&self, did: &str, by: &str) -> Result<(), String> {
+        self.apply_deletion(did, Some(by), true).await.map_err(|e| e.to_string())
+    }
+}
+
 impl BoundSource for GunService {
     fn report(&self, out: &mut Vec<BoundReport>) {
         self.keys.report(out);
