@@ -15,6 +15,7 @@ mod attack_paths;
 mod attack_queries;
 mod cors;
 mod faults;
+mod gun_relay;
 mod gun_store;
 mod import;
 mod indexer_gateway;
