@@ -131,7 +131,7 @@ pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
             async move {
                 let Some(listener) = listener else { return Err("the relay listener already ran".to_owned()) };
                 let permits = Arc::new(tokio::sync::Semaphore::new(GUN_RELAY_CONCURRENCY));
-                let app = crate::api::gun::relay_router(st).layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let app = crate::api::relay_router(st).layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
                     let permits = permits.clone();
                     async move {
                         use axum::response::IntoResponse;

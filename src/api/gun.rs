@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
@@ -42,16 +41,6 @@ impl From<GunError> for ApiError {
             GunError::Store(s) => crate::records::service::RecordsError::Store(s).into(),
         }
     }
-}
-
-/// The routes of the `--gun-relay-listen` listener (the original relay's paths).
-pub fn relay_router(state: SharedState) -> Router {
-    Router::new()
-        .route("/put", super::post_only(put_listener))
-        .route("/get", get(get_node))
-        .route("/list", get(list))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "Endpoint not found"}))) })
-        .with_state(state)
 }
 
 /// `{soul, data}` of a put body.
@@ -80,7 +69,7 @@ pub async fn put_main(State(st): State<SharedState>, RequiredUser(user): Require
 }
 
 /// `POST /put` on the relay listener: writes from allowed addresses only.
-async fn put_listener(State(st): State<SharedState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Result<Json<Value>, ApiError> {
+pub async fn put_listener(State(st): State<SharedState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Result<Json<Value>, ApiError> {
     if !st.gun_relay_allow.iter().any(|r| r.contains(peer.ip())) {
         return Err(ApiError::Forbidden("Writes are not accepted from this address (--gun-relay-allow)".into()));
     }

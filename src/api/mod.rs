@@ -106,8 +106,18 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
+/// The routes of the `--gun-relay-listen` listener: the original relay's paths.
+pub fn relay_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/put", post_only(gun::put_listener))
+        .route("/get", get(gun::get_node))
+        .route("/list", get(gun::list))
+        .fallback(|| async { (http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "Endpoint not found"}))) })
+        .with_state(state)
+}
+
 /// A POST route; any other method is a JSON 405 with `Allow: POST`.
-pub(crate) fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<SharedState>
+fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<SharedState>
 where
     H: axum::handler::Handler<T, SharedState>,
     T: 'static,
