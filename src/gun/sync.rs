@@ -179,6 +179,7 @@ pub struct GunSync {
 
 /// A cycle's counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CycleReport {
     pub discovered: u64,
     pub synced: u64,

@@ -17,6 +17,7 @@ mod cors;
 mod faults;
 mod gun_relay;
 mod gun_store;
+mod gun_sync;
 mod import;
 mod indexer_gateway;
 mod layers;
