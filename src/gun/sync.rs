@@ -349,8 +349,16 @@ impl GunSync {
         // 2. pull
         let mut errors = 0u32;
         let mut wanted: Vec<(String, Option<String>)> = Vec::new();
-        'types: for rt in RECORD_TYPES {
-            let index = match self.get_json::<Map<String, Value>>(url, &format!("{REGISTRY_ROOT}:index:{rt}"), INDEX_TIMEOUT, MAX_INDEX_BYTES).await {
+        // type indexes, a few at once, taken in order
+        let index_souls: Vec<String> = RECORD_TYPES.iter().map(|rt| format!("{REGISTRY_ROOT}:index:{rt}")).collect();
+        let mut indexes = futures_util::stream::iter(index_souls.into_iter().map(|soul| async move {
+            let r = self.get_json::<Map<String, Value>>(url, &soul, INDEX_TIMEOUT, MAX_INDEX_BYTES).await;
+            (soul, r)
+        }))
+        .buffered(FETCH_CONCURRENCY);
+        'types: while let Some((rt, fetched)) = indexes.next().await {
+            let rt = rt.rsplit(':').next().unwrap_or_default().to_owned();
+            let index = match fetched {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
@@ -395,6 +403,7 @@ impl GunSync {
                 }
             }
         }
+        drop(indexes);
         report.discovered += wanted.len() as u64;
         let mut fetches = futures_util::stream::iter(wanted.into_iter().map(|(soul, from)| async move {
             let r = self.fetch_record(url, &soul).await;
