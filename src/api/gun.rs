@@ -86,17 +86,17 @@ fn param<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
     q.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
 }
 
-fn json_response(body: Vec<u8>) -> Response {
-    let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
 /// `GET /gun-relay/get?soul=` (and `/get`): the node, shaped; 404 when missing or deleted.
 pub async fn get_node(State(st): State<SharedState>, req: Request) -> Result<Response, ApiError> {
     let q = query(&req);
     let soul = param(&q, "soul").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::BadRequest("Soul parameter required".into()))?;
-    Ok(json_response(st.gun.get(soul).await?))
+    let parts = st.gun.get(soul).await?;
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let body = Body::from_stream(futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::convert::Infallible>)));
+    let mut r = Response::new(body);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(r)
 }
 
 fn number(q: &[(String, String)], k: &str, default: u64) -> Result<u64, ApiError> {

@@ -157,6 +157,100 @@ pub fn write_shaped(node_text: &str, out: &mut Vec<u8>) -> Result<(), serde_json
     Ok(())
 }
 
+/// The shaped node as the pieces of an answer, without copying the stored text:
+/// raw values are slices of `node_text` (moved into a shared buffer), and only a
+/// `data`/`oip` JSON string is unescaped into a buffer of its own. Memory: the
+/// text, plus at most the unescaped strings, plus the small joints.
+pub fn shaped_parts(node_text: String) -> Result<Vec<bytes::Bytes>, serde_json::Error> {
+    use bytes::Bytes;
+    // (start, end) of raw slices, or an owned piece, in answer order
+    enum Piece {
+        Raw(usize, usize),
+        Owned(Vec<u8>),
+    }
+    let mut pieces: Vec<Piece> = Vec::new();
+    {
+        let Entries(entries) = serde_json::from_str(&node_text)?;
+        let base = node_text.as_ptr() as usize;
+        let mut joint = b"{".to_vec();
+        let mut first = true;
+        for (k, raw) in entries {
+            if GUN_KEYS.contains(&k.as_ref()) {
+                continue;
+            }
+            if !first {
+                joint.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut joint, k.as_ref())?;
+            joint.push(b':');
+            let text = raw.get();
+            if (k == "data" || k == "oip") && text.starts_with('"') {
+                let s = unescape(text).map_err(serde::de::Error::custom)?;
+                if serde_json::from_str::<IgnoredAny>(&s).is_ok() {
+                    pieces.push(Piece::Owned(std::mem::take(&mut joint)));
+                    pieces.push(Piece::Owned(s.into_bytes()));
+                    continue;
+                }
+            }
+            let start = text.as_ptr() as usize - base;
+            pieces.push(Piece::Owned(std::mem::take(&mut joint)));
+            pieces.push(Piece::Raw(start, start + text.len()));
+        }
+        joint.push(b'}');
+        pieces.push(Piece::Owned(joint));
+    }
+    let shared = Bytes::from(node_text);
+    Ok(pieces
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Raw(a, b) => Some(shared.slice(a..b)),
+            Piece::Owned(v) if v.is_empty() => None,
+            Piece::Owned(v) => Some(Bytes::from(v)),
+        })
+        .collect())
+}
+
+/// A JSON string literal's content, into one buffer sized once (serde_json grows
+/// its own by doubling, allocating about twice a large string in all).
+pub fn unescape(lit: &str) -> Result<String, &'static str> {
+    let inner = lit.strip_prefix('"').and_then(|l| l.strip_suffix('"')).ok_or("not a JSON string")?;
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    let hex4 = |s: &str| -> Result<u32, &'static str> { s.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok()).ok_or("bad \\u escape") };
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let esc = &rest[i + 1..];
+        let (c, used) = match esc.as_bytes().first().ok_or("dangling escape")? {
+            b'"' => ('"', 1),
+            b'\\' => ('\\', 1),
+            b'/' => ('/', 1),
+            b'b' => ('\u{8}', 1),
+            b'f' => ('\u{c}', 1),
+            b'n' => ('\n', 1),
+            b'r' => ('\r', 1),
+            b't' => ('\t', 1),
+            b'u' => {
+                let hi = hex4(&esc[1..])?;
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = esc.get(5..7).filter(|p| *p == "\\u").ok_or("lone surrogate").and_then(|_| hex4(&esc[7..]))?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err("lone surrogate");
+                    }
+                    (char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).ok_or("bad code point")?, 11)
+                } else {
+                    (char::from_u32(hi).ok_or("bad code point")?, 5)
+                }
+            }
+            _ => return Err("bad escape"),
+        };
+        out.push(c);
+        rest = &esc[used..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The shaped node as a value (sync and tests; the relay answers use [`write_shaped`]).
 pub fn shaped_value(node_text: &str) -> Result<Map<String, Value>, serde_json::Error> {
     let mut out = Vec::with_capacity(node_text.len());
@@ -200,12 +294,27 @@ mod tests {
             Value::Object(v),
             json!({"data": {"basic": {"name": "a"}, "n": [1, 2]}, "oip": {"recordType": "post"}, "meta": {"encrypted": true, "iv": "x"}, "other": "not json {"})
         );
+        // the zero-copy pieces say the same
+        let joined: Vec<u8> = shaped_parts(stored.clone()).unwrap().concat();
+        assert_eq!(serde_json::from_slice::<Value>(&joined).unwrap(), Value::Object(shaped_value(&stored).unwrap()));
         // a data string that is not JSON stays a string
         let v = shaped_value(&json!({"data": "plain"}).to_string()).unwrap();
         assert_eq!(v["data"], json!("plain"));
         // an encrypted data object passes through
         let v = shaped_value(&json!({"data": {"encrypted": "AA==", "iv": "b", "tag": "c"}}).to_string()).unwrap();
         assert_eq!(v["data"]["encrypted"], json!("AA=="));
+    }
+
+    #[test]
+    fn unescape_matches_serde() {
+        for s in ["plain", "q\"uote\\back/slash", "tab\tnl\nuni\u{e9}\u{1F600}\u{1}", "{\"a\":[1,\"x\"]}"] {
+            let lit = serde_json::to_string(s).unwrap();
+            assert_eq!(unescape(&lit).unwrap(), s, "{lit}");
+        }
+        assert_eq!(unescape(r#""\ud83d\ude00 \u00e9""#).unwrap(), "\u{1F600} \u{e9}");
+        assert!(unescape(r#""\ud83d""#).is_err());
+        assert!(unescape(r#""\x""#).is_err());
+        assert!(unescape("nope").is_err());
     }
 
     #[test]

@@ -133,17 +133,16 @@ impl GunService {
         self.write(soul, GunWrite::Merge(node)).await.map(|_| ())
     }
 
-    /// The relay's `get`: `{"success":true,"data":<shaped node>}` as bytes.
-    pub async fn get(&self, soul: &str) -> Result<Vec<u8>, GunError> {
+    /// The relay's `get`: `{"success":true,"data":<shaped node>}` as pieces of
+    /// the answer (see [`node::shaped_parts`]: the stored text is not copied).
+    pub async fn get(&self, soul: &str) -> Result<Vec<bytes::Bytes>, GunError> {
         node::check_soul(soul)?;
         match self.graph.gun_get(soul).await? {
             Some(GunEntry::Live { node, .. }) => {
-                let mut out = Vec::with_capacity(node.len() + 32);
-                out.extend_from_slice(br#"{"success":true,"data":"#);
-                node::write_shaped(&node, &mut out).map_err(|e| StoreError::Backend(format!("gun node {soul}: {e}")))?;
-                drop(node);
-                out.push(b'}');
-                Ok(out)
+                let mut parts = node::shaped_parts(node).map_err(|e| StoreError::Backend(format!("gun node {soul}: {e}")))?;
+                parts.insert(0, bytes::Bytes::from_static(br#"{"success":true,"data":"#));
+                parts.push(bytes::Bytes::from_static(b"}"));
+                Ok(parts)
             }
             _ => Err(GunError::NotFound),
         }
