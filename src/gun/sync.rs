@@ -84,7 +84,7 @@ pub const RECORD_TYPES: &[&str] = &[
     "modelProvider", "conversationSession", "multiResolutionGif", "organization", "fitnessEquipment",
     "userFitnessProfile", "workoutSchedule", "mealPlan", "exerciseResult", "workoutCompletion", "weightEntry",
     "shoppingList", "userFitnessAchievment", "accessControl", "music", "summaryNutritionalInfoPerServing",
-    "exerciseMETvalues", "notes", "audio", "transcriptionEngine", "noteChunks", "musicReleaseSimple", "media",
+    "exerciseMETvalues", "notes", "audio", "transcriptionEngine", "noteChunks", "musicReleaseSimple",
 ];
 
 /// Peer URLs as the original rewrote them: `ws→http`, `wss→https`, `/gun→/gun-relay`
