@@ -610,6 +610,12 @@ impl GunSync {
                     None => Value::Null,
                 };
                 let tombstone = data.is_null();
+                // an empty node merges nothing (and a GUN relay never acknowledges one)
+                if data.as_object().is_some_and(|m| m.is_empty()) {
+                    after = ch.seq;
+                    self.peer(i, |p| p.pushed_seq = after);
+                    continue;
+                }
                 match self.put_peer(url, &ch.soul, data).await {
                     Ok(()) => {
                         report.pushed += 1;
@@ -684,7 +690,10 @@ impl GunSync {
             "caches": {
                 "missing404": {"size": c.missing.len(), "capacity": MISSING_CACHE, "ttlSeconds": MISSING_TTL.as_secs()},
                 "failedRecords": {"size": c.failed.len(), "capacity": FAILED_CACHE},
-                "deletionFailures": {"size": c.deletion_failures.len(), "capacity": DELETION_FAILURES, "strikes": DELETION_STRIKES},
+                "deletionFailures": {
+                    "size": c.deletion_failures.len(), "capacity": DELETION_FAILURES, "strikes": DELETION_STRIKES,
+                    "oldest": c.deletion_failures.iter().rev().take(10).map(|(soul, r)| json!({"soul": soul, "failures": r.count, "retryInSeconds": r.next.saturating_duration_since(Instant::now()).as_secs()})).collect::<Vec<_>>(),
+                },
                 "processedRecords": {"size": c.processed.len(), "capacity": PROCESSED_CACHE},
             },
         })

@@ -377,3 +377,42 @@ async fn faulty_peers_cost_bounded_memory_and_cycles_complete() {
     let missing = h["caches"]["missing404"]["size"].as_u64().unwrap();
     assert!(missing > 0 && missing <= 10_000, "{h}");
 }
+
+#[tokio::test]
+async fn a_refused_delete_is_retried_with_backoff_never_reported_done() {
+    // the original relay's answer to data:null: 500 "Data at root of graph must be a node"
+    let peer = GunPeer::start(&["--fault", "original-delete"]);
+    let s = TestServer::start_with(|c| {
+        c.gun.gun_peers = format!("http://127.0.0.1:{}", peer.port);
+        c.gun.gun_sync_interval = 3_600_000;
+        c.auth.admin_token = Some(ADMIN.into());
+    })
+    .await;
+    let alice = token(ALICE);
+    let (st, _) = s.post_json("/api/records/newRecord?storage=gun&recordType=workoutSchedule&localId=w1", Some(&alice), &json!({"basic": {"name": "week 1"}})).await;
+    assert_eq!(st, 200);
+    force(&s).await;
+    let soul = format!("{}:w1", user_hash(ALICE));
+    assert!(peer.get(&soul).await.is_some());
+    let (st, _) = s.post_json("/api/records/deleteRecord", Some(&alice), &json!({"delete": {"did": format!("did:gun:{soul}")}})).await;
+    assert_eq!(st, 200);
+    let failures = |h: &Value| h["caches"]["deletionFailures"]["oldest"].as_array().unwrap().iter().find(|e| e["soul"] == json!(soul)).map(|e| e["failures"].as_u64().unwrap());
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        force(&s).await;
+        let (_, h) = s.get_json("/api/health/gun-sync", None).await;
+        seen.push(failures(&h).expect("the refused delete is remembered"));
+    }
+    // three tries on consecutive cycles, then it waits (backoff from half the interval): not retried, not forgotten
+    assert_eq!(seen, [1, 2, 3, 3, 3]);
+    let (_, h) = s.get_json("/api/health/gun-sync", None).await;
+    let e = &h["caches"]["deletionFailures"]["oldest"][0];
+    assert!(e["retryInSeconds"].as_u64().unwrap() > 60, "{e}");
+    // the peer still has it (nothing claimed success), and the deletion registry reached it
+    assert!(peer.get(&soul).await.is_some());
+    assert_eq!(peer.get("oip:deleted:records:index").await.unwrap()[format!("did:gun:{soul}")], json!(true));
+    // the cache is a listed bound (the record and its registry entry)
+    let (cap, fill) = s.bound("gun_deletion_failures").await;
+    assert_eq!((cap, fill), (10_000, 2));
+    s.server.stop().await;
+}

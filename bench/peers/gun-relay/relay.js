@@ -17,7 +17,9 @@
 // tests: 500 (every record answers 500), hang (no /get is ever answered),
 // big (records are --big-mb MB, default 50), malformed (records are broken
 // JSON), flood (oip:registry:index:post lists --flood N souls, default 20000, and
-// every one of them is 404). Registry and deletion indexes answer normally.
+// every one of them is 404); original-delete answers a put of data:null as the
+// original relay did (500 "Data at root of graph must be a node") and behaves
+// normally otherwise. Registry and deletion indexes answer normally.
 'use strict';
 const http = require('http');
 const url = require('url');
@@ -65,6 +67,10 @@ const server = http.createServer(async (req, res) => {
       }
       const { soul, data } = parsed;
       if (!soul) return send(res, 400, { error: 'soul required' });
+      if (data === null && fault === 'original-delete') {
+        // the original relay: GUN refuses null at the root, and the relay answers 500
+        return send(res, 500, { error: 'Data at root of graph must be a node (an object).' });
+      }
       if (data === null) {
         // delete: null every field (GUN refuses null at the root)
         gun.get(soul).once((node) => {
@@ -94,7 +100,7 @@ const server = http.createServer(async (req, res) => {
     if (req.method === 'GET' && u.pathname === '/get') {
       const soul = u.query.soul;
       if (!soul) return send(res, 400, { error: 'Soul parameter required' });
-      if (fault && RECORD_SOUL.test(soul)) {
+      if (fault && fault !== 'original-delete' && RECORD_SOUL.test(soul)) {
         if (fault === '500') return send(res, 500, { error: 'relay failure' });
         if (fault === 'hang') return; // never answered
         if (fault === 'malformed') return send(res, 200, '{"success":true,"data":{"oip":"{\\"recordType\\":');
@@ -116,7 +122,7 @@ const server = http.createServer(async (req, res) => {
         }
         return send(res, 200, { success: true, data });
       }
-      if (fault && fault !== 'flood' && soul === 'oip:registry:index:post') {
+      if (fault && fault !== 'flood' && fault !== 'original-delete' && soul === 'oip:registry:index:post') {
         const data = {};
         for (let i = 0; i < 50; i++) {
           const s = 'fa0170000000:' + i;
