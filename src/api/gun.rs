@@ -64,7 +64,7 @@ pub async fn put_main(State(st): State<SharedState>, RequiredUser(user): Require
     if crate::store::gun::soul_prefix(&soul) != crate::oip::did::user_hash(&key) || !soul.contains(':') {
         return Err(ApiError::Forbidden("You may only write souls under your own prefix (sha256(publicKey)[0..12]:…)".into()));
     }
-    st.gun.put(&soul, data).await?;
+    st.gun.put(&soul, data, Some(&key)).await?;
     Ok(Json(json!({"success": true, "soul": soul})))
 }
 
@@ -74,7 +74,7 @@ pub async fn put_listener(State(st): State<SharedState>, ConnectInfo(peer): Conn
         return Err(ApiError::Forbidden("Writes are not accepted from this address (--gun-relay-allow)".into()));
     }
     let (soul, data) = put_body(&st, req).await?;
-    st.gun.put(&soul, data).await?;
+    st.gun.put(&soul, data, None).await?;
     Ok(Json(json!({"success": true, "soul": soul})))
 }
 

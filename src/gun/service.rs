@@ -103,7 +103,9 @@ impl GunService {
 
     /// The relay's `put {soul, data}` (authorization is the caller's): store, then
     /// take record nodes into the records index and deletions into the registry.
-    pub async fn put(&self, soul: &str, data: Value) -> Result<(), GunError> {
+    /// `writer`: the key of a main-port writer; a record it puts is indexed only
+    /// when its creator is that key (no one publishes in another's name).
+    pub async fn put(&self, soul: &str, data: Value, writer: Option<&str>) -> Result<(), GunError> {
         node::check_soul(soul)?;
         let w = node::check_put(data)?;
         let delete = matches!(w, GunWrite::Delete);
@@ -119,6 +121,11 @@ impl GunService {
         }
         if let Some(GunEntry::Live { node, .. }) = self.graph.gun_get(soul).await? {
             if let Ok(shaped) = node::shaped_value(&node) {
+                let creator = shaped.get("oip").and_then(|o| o.get("creator")).and_then(|c| c.get("publicKey")).and_then(Value::as_str);
+                if writer.is_some_and(|w| creator != Some(w)) {
+                    tracing::debug!(soul, "relay put by a writer that is not the record's creator: stored, not indexed");
+                    return Ok(());
+                }
                 if let Err(e) = self.ingest(soul, shaped, None).await {
                     tracing::debug!(soul, error = %e, "relay put not indexed");
                 }

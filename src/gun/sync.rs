@@ -41,7 +41,6 @@ use super::node;
 use super::service::{GunService, IngestError, DELETED_ROOT, REGISTRY_ROOT};
 use crate::clients::{ClientError, OutboundClient};
 use crate::limits::{BoundReport, BoundSource};
-use crate::store::gun::GunEntry;
 use crate::tasks::TaskCtx;
 
 /// Bound: souls remembered as missing on a peer (404), oldest evicted.
@@ -332,7 +331,7 @@ impl GunSync {
             if node::check_soul(soul).is_err() {
                 continue;
             }
-            let known_dead = matches!(self.svc.graph.gun_get(soul).await, Ok(Some(GunEntry::Tombstone { .. })));
+            let known_dead = matches!(self.svc.graph.gun_has(soul).await, Ok(Some(false)));
             let announced = self.svc.is_deleted(&did).await.unwrap_or(false);
             if known_dead && announced {
                 continue;
@@ -390,7 +389,7 @@ impl GunSync {
                 if !self.due(&soul, &did) {
                     continue;
                 }
-                if matches!(self.svc.graph.gun_get(&soul).await, Ok(Some(_))) {
+                if matches!(self.svc.graph.gun_has(&soul).await, Ok(Some(_))) {
                     self.caches().processed.put(did, ());
                     continue;
                 }

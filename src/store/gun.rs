@@ -97,6 +97,9 @@ pub trait GunStore: Send + Sync {
     async fn gun_put(&self, soul: &str, write: GunWrite, limits: NodeLimits) -> Result<GunPut, StoreError>;
     /// The node at `soul`, live or tombstone; `None` when never written.
     async fn gun_get(&self, soul: &str) -> Result<Option<GunEntry>, StoreError>;
+    /// Whether `soul` was ever written: `Some(true)` live, `Some(false)` a
+    /// tombstone, `None` never (without reading the node).
+    async fn gun_has(&self, soul: &str) -> Result<Option<bool>, StoreError>;
     /// Live nodes whose soul starts with `<prefix>:`, optionally of one record
     /// type, oldest write first, one page (`limit` ≤ [`MAX_PAGE`]).
     async fn gun_list(&self, prefix: &str, record_type: Option<&str>, limit: u32, offset: u64) -> Result<Vec<GunListed>, StoreError>;

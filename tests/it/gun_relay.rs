@@ -91,12 +91,18 @@ async fn relay_on_the_main_port() {
     let (_, r) = s.get_json(&format!("/api/records?did=did:gun:{soul}"), None).await;
     assert_eq!(r["records"][0]["data"]["basic"]["name"], json!("first"), "{r}");
 
+    // a record put in another's name is relayed, not indexed
+    let forged = format!("{}:forged", user_hash(ALICE));
+    assert_eq!(put(json!({"soul": forged, "data": record_node("by bob?", "notes", BOB)}), Some(alice.clone())).await.0, 200);
+    let (_, r) = s.get_json(&format!("/api/records?did=did:gun:{forged}"), Some(&bob)).await;
+    assert_eq!(r["records"].as_array().unwrap().len(), 0, "{r}");
+
     // delete: data null is a tombstone, 404 afterwards, and named in the deletion registry
     let (st, body) = put(json!({"soul": soul, "data": null}), Some(alice.clone())).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(relay_get(&s.url(&format!("/gun-relay/get?soul={soul}"))).await, (404, json!({"error": "Not found"})));
     let (_, l) = relay_get(&s.url(&format!("/gun-relay/list?publisherHash={}", user_hash(ALICE)))).await;
-    assert_eq!(l["records"].as_array().unwrap().len(), 1);
+    assert_eq!(l["records"].as_array().unwrap().len(), 2);
     let (st, idx) = relay_get(&s.url("/gun-relay/get?soul=oip:deleted:records:index")).await;
     assert_eq!(st, 200);
     assert_eq!(idx["data"][format!("did:gun:{soul}")], json!(true));

@@ -30,6 +30,7 @@ async fn gun_store_contract() {
 
         // never written
         assert_eq!(g.gun_get("abc:nothing").await.unwrap(), None);
+        assert_eq!(g.gun_has("abc:nothing").await.unwrap(), None);
 
         // put, then merge: keys add, nested objects merge, null removes
         let rec = json!({"data": "{\"basic\":{\"name\":\"a\"}}", "oip": "{\"recordType\":\"mealPlan\"}", "meta": {"created": 1, "encrypted": false}});
@@ -69,6 +70,8 @@ async fn gun_store_contract() {
         assert!(before.windows(2).all(|w| w[0].seq < w[1].seq));
         assert_eq!(g.gun_put("abc123abc123:r1", GunWrite::Delete, LIMITS).await.unwrap(), GunPut::Written);
         assert!(matches!(g.gun_get("abc123abc123:r1").await.unwrap(), Some(GunEntry::Tombstone { .. })));
+        assert_eq!(g.gun_has("abc123abc123:r1").await.unwrap(), Some(false));
+        assert_eq!(g.gun_has("abc123abc123:r2").await.unwrap(), Some(true));
         assert_eq!(g.gun_put("abc123abc123:r1", GunWrite::Delete, LIMITS).await.unwrap(), GunPut::Unchanged);
         assert_eq!(g.gun_list("abc123abc123", Some("mealPlan"), 100, 0).await.unwrap().len(), 2);
         let after = g.gun_changes(last, 1000).await.unwrap();

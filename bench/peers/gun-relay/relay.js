@@ -11,7 +11,10 @@
 // a put of data:null (which GUN refuses at the root: "Data at root of graph must be
 // a node") nulls every field of the node instead, after which /get answers 404.
 //
-//   node relay.js --port P --dir D [--fault MODE] [--flood N] [--big-mb M]
+//   node relay.js --port P --dir D [--fault MODE] [--flood N] [--big-mb M] [--fail-percent P]
+//
+// --fail-percent P: that share of record souls (by a hash of the soul) answer 500,
+// always (the benchmark's failing records).
 //
 // --fault makes record answers (souls "<12 hex>:<id>") misbehave, for the fault
 // tests: 500 (every record answers 500), hang (no /get is ever answered),
@@ -34,6 +37,8 @@ const dir = opt('dir', 'gun-data');
 const fault = opt('fault', '');
 const floodN = parseInt(opt('flood', '20000'), 10);
 const bigMb = parseInt(opt('big-mb', '50'), 10);
+const failPercent = parseInt(opt('fail-percent', '0'), 10);
+const hash = (s) => { let h = 5381; for (const c of s) h = ((h * 33) ^ c.charCodeAt(0)) >>> 0; return h; };
 
 const Gun = require('gun');
 const GUN_KEYS = ['_', '#', '>', '<'];
@@ -113,6 +118,7 @@ const server = http.createServer(async (req, res) => {
           return res.end('","oip":"{}"}}');
         }
       }
+      if (failPercent > 0 && RECORD_SOUL.test(soul) && hash(soul) % 100 < failPercent) return send(res, 500, { error: 'relay failure' });
       if (fault === 'hang') return;
       if (fault === 'flood' && soul === 'oip:registry:index:post') {
         const data = {};

@@ -74,6 +74,14 @@ impl GunStore for SqliteStore {
         .await
     }
 
+    async fn gun_has(&self, soul: &str) -> Result<Option<bool>, StoreError> {
+        let soul = soul.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT node IS NOT NULL FROM gun_nodes WHERE soul = ?", [&soul], |r| r.get::<_, bool>(0)).optional().map_err(backend)
+        })
+        .await
+    }
+
     async fn gun_list(&self, prefix: &str, record_type: Option<&str>, limit: u32, offset: u64) -> Result<Vec<GunListed>, StoreError> {
         let (prefix, record_type) = (prefix.to_owned(), record_type.map(str::to_owned));
         let limit = limit.min(MAX_PAGE) as i64;
