@@ -12,8 +12,9 @@
 //!    original did, stored in the graph, decrypted when a key opens them and
 //!    indexed (kept encrypted otherwise), and registered;
 //! 3. **push**: this node's change feed since what the peer last accepted, as
-//!    relay puts (`data: null` for tombstones) — so records published here are
-//!    readable on a plain relay. A peer that refuses writes (401/403, e.g. another
+//!    relay puts (`data: null` for tombstones), a few at once — so records
+//!    published here are readable on a plain relay; records pulled from peers
+//!    ([`PULLED_CACHE`]) are not pushed back out. A peer that refuses writes (401/403, e.g. another
 //!    oipd's public port) is not pushed to again for [`PUSH_REFUSED_PAUSE`].
 //!
 //! Failures are remembered in bounded caches, all listed in `/api/health/memory`
@@ -26,7 +27,7 @@
 //! **processed set** ([`PROCESSED_CACHE`], cleared hourly). Per cycle and peer:
 //! at most [`SOULS_PER_CYCLE`] new souls, [`FETCH_CONCURRENCY`] fetches at once,
 //! answers capped at [`MAX_INDEX_BYTES`] (indexes) and the node bound (records),
-//! and a peer is abandoned for the cycle after [`MAX_PEER_ERRORS`] failures, so a
+//! and a peer is abandoned for the cycle after [`MAX_PEER_ERRORS`] failures in a row, so a
 //! peer answering 500s or hanging costs bounded time and memory.
 
 use std::num::NonZeroUsize;
@@ -55,6 +56,9 @@ pub const DELETION_FAILURES: usize = 10_000;
 pub const DELETION_STRIKES: u32 = 3;
 /// Bound: DIDs processed (stored or known), cleared every [`PROCESSED_TTL`].
 pub const PROCESSED_CACHE: usize = 100_000;
+/// Bound: record souls remembered as pulled from peers (not pushed back out;
+/// past the bound, or after a restart, one is pushed again, which merges harmlessly).
+pub const PULLED_CACHE: usize = 100_000;
 /// How often the processed set is cleared (the original's `GUN_CACHE_MAX_AGE`).
 pub const PROCESSED_TTL: Duration = Duration::from_secs(3600);
 /// Bound: new souls fetched from one peer in one cycle (the rest wait for the next).
@@ -63,7 +67,8 @@ pub const SOULS_PER_CYCLE: usize = 5_000;
 pub const FETCH_CONCURRENCY: usize = 4;
 /// Bound: bytes of a type index or deletion index answer.
 pub const MAX_INDEX_BYTES: u64 = 4 * 1024 * 1024;
-/// Failures (timeouts, 5xx, malformed answers) before a peer is left for the cycle.
+/// Failures in a row (timeouts, 5xx, malformed answers) before a peer is left for
+/// the cycle (a peer failing some records keeps being read; one failing all is left).
 pub const MAX_PEER_ERRORS: u32 = 8;
 /// Timeouts, as the original's: index 5 s, record 10 s, put 10 s.
 pub const INDEX_TIMEOUT: Duration = Duration::from_secs(5);
@@ -157,6 +162,8 @@ struct Caches {
     deletion_failures: lru::LruCache<String, Retry>,
     processed: lru::LruCache<String, ()>,
     processed_cleared: Instant,
+    /// Record souls this node pulled from a peer: not pushed back out.
+    pulled: lru::LruCache<String, ()>,
 }
 
 fn lru<V>(n: usize) -> lru::LruCache<String, V> {
@@ -230,6 +237,7 @@ impl GunSync {
                 deletion_failures: lru(DELETION_FAILURES),
                 processed: lru(PROCESSED_CACHE),
                 processed_cleared: Instant::now(),
+                pulled: lru(PULLED_CACHE),
             }),
             peers: Mutex::new(peers),
             metrics: Mutex::new(Metrics::default()),
@@ -358,8 +366,14 @@ impl GunSync {
         'types: while let Some((rt, fetched)) = indexes.next().await {
             let rt = rt.rsplit(':').next().unwrap_or_default().to_owned();
             let index = match fetched {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
+                Ok(Some(m)) => {
+                    errors = 0;
+                    m
+                }
+                Ok(None) => {
+                    errors = 0;
+                    continue;
+                }
                 Err(e) => {
                     report.errors += 1;
                     errors += 1;
@@ -411,6 +425,9 @@ impl GunSync {
         .buffer_unordered(FETCH_CONCURRENCY);
         while let Some((soul, from, fetched)) = fetches.next().await {
             let did = format!("did:gun:{soul}");
+            if !matches!(fetched, Fetch::Failed(_)) {
+                errors = 0;
+            }
             match fetched {
                 Fetch::Missing => {
                     self.caches().missing.put(soul, Instant::now());
@@ -427,6 +444,7 @@ impl GunSync {
                 Fetch::Node(shaped) => match self.take_in(&soul, shaped, from.as_deref()).await {
                     Ok(encrypted_kept) => {
                         self.caches().failed.pop(&did);
+                        self.caches().pulled.put(soul.clone(), ());
                         self.caches().processed.put(did, ());
                         if encrypted_kept {
                             report.kept_encrypted += 1;
@@ -597,38 +615,52 @@ impl GunSync {
                 Ok(p) if !p.is_empty() => p,
                 _ => break,
             };
+            // what goes out: skip records pulled from peers (they stay with their
+            // origin) and empty nodes (they merge nothing; a GUN relay never acknowledges one)
+            let mut items: Vec<(u64, String, Option<Value>)> = Vec::with_capacity(page.len());
             for ch in page {
                 let data = match &ch.node {
                     Some(text) => match serde_json::from_str::<Value>(text) {
-                        Ok(v) => v,
-                        Err(_) => {
-                            after = ch.seq;
+                        Ok(v) if v.as_object().is_some_and(|m| !m.is_empty()) => Some(v),
+                        _ => {
+                            items.push((ch.seq, ch.soul, None));
                             continue;
                         }
                     },
-                    None => Value::Null,
+                    None => Some(Value::Null),
                 };
-                let tombstone = data.is_null();
-                // an empty node merges nothing (and a GUN relay never acknowledges one)
-                if data.as_object().is_some_and(|m| m.is_empty()) {
-                    after = ch.seq;
-                    self.peer(i, |p| p.pushed_seq = after);
+                let record = ch.soul.strip_prefix(&format!("{REGISTRY_ROOT}:nodes:{}:", self.svc.node_id)).unwrap_or(&ch.soul);
+                if data.as_ref().is_some_and(|d| !d.is_null()) && self.caches().pulled.contains(record) {
+                    items.push((ch.seq, ch.soul, None));
                     continue;
                 }
-                match self.put_peer(url, &ch.soul, data).await {
-                    Ok(()) => {
+                items.push((ch.seq, ch.soul, data));
+            }
+            let mut results = futures_util::stream::iter(items.into_iter().map(|(seq, soul, data)| async move {
+                let r = match &data {
+                    None => Ok(()),
+                    Some(d) => self.put_peer(url, &soul, d.clone()).await,
+                };
+                (seq, soul, data, r)
+            }))
+            .buffered(FETCH_CONCURRENCY);
+            while let Some((seq, soul, data, r)) = results.next().await {
+                let tombstone = data.as_ref().is_some_and(Value::is_null);
+                match r {
+                    Ok(()) if data.is_some() => {
                         report.pushed += 1;
                         self.peer(i, |p| p.pushed += 1);
                     }
-                    Err(PeerError::Refused(s)) => {
+                    Ok(()) => {}
+                    Err(PeerError::Refused(code)) => {
                         self.peer(i, |p| {
                             p.push_refused = true;
                             p.push_refused_until = Some(Instant::now() + PUSH_REFUSED_PAUSE);
-                            p.last_error = Some(format!("peer refused writes ({s})"));
+                            p.last_error = Some(format!("peer refused writes ({code})"));
                         });
                         return;
                     }
-                    Err(_) if tombstone => self.deletion_failed(&ch.soul),
+                    Err(_) if tombstone => self.deletion_failed(&soul),
                     Err(e) => {
                         // stop here; the next cycle resumes from this change
                         report.errors += 1;
@@ -636,7 +668,7 @@ impl GunSync {
                         return;
                     }
                 }
-                after = ch.seq;
+                after = seq;
                 self.peer(i, |p| p.pushed_seq = after);
                 sent += 1;
             }
@@ -694,6 +726,7 @@ impl GunSync {
                     "oldest": c.deletion_failures.iter().rev().take(10).map(|(soul, r)| json!({"soul": soul, "failures": r.count, "retryInSeconds": r.next.saturating_duration_since(Instant::now()).as_secs()})).collect::<Vec<_>>(),
                 },
                 "processedRecords": {"size": c.processed.len(), "capacity": PROCESSED_CACHE},
+                "pulledRecords": {"size": c.pulled.len(), "capacity": PULLED_CACHE},
             },
         })
     }
@@ -734,6 +767,7 @@ impl BoundSource for GunSync {
             ("gun_failed_records", c.failed.len(), FAILED_CACHE),
             ("gun_deletion_failures", c.deletion_failures.len(), DELETION_FAILURES),
             ("gun_processed_records", c.processed.len(), PROCESSED_CACHE),
+            ("gun_pulled_records", c.pulled.len(), PULLED_CACHE),
         ] {
             out.push(BoundReport { name, unit: "entries", capacity: capacity as u64, fill: fill as u64, config: "const gun::sync" });
         }

@@ -153,7 +153,7 @@ const server = http.createServer(async (req, res) => {
         }
         if (Object.keys(out).length > 0) send(res, 200, { success: true, data: out });
         else send(res, 404, { error: 'Not found' });
-      }, { wait: 100 });
+      }, { wait: 20 });
       setTimeout(() => {
         if (!answered) {
           answered = true;
