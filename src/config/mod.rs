@@ -666,3 +666,35 @@ mod readme_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod gun_tests {
+    use super::*;
+
+    #[test]
+    fn relay_allow_ranges() {
+        let r = |s: &str| IpRange::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(r("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!r("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(r("10.0.0.0/8").contains(ip("10.200.1.1")));
+        assert!(!r("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(r("::1").contains(ip("::1")));
+        assert!(r("fd00::/8").contains(ip("fd12::1")));
+        // an IPv4 client seen through a dual-stack socket
+        assert!(r("192.168.1.0/24").contains(ip("::ffff:192.168.1.7")));
+        assert!(r("0.0.0.0/0").contains(ip("8.8.8.8")));
+        for bad in ["", "x", "10.0.0.0/33", "::/129", "1.2.3.4/x"] {
+            assert!(IpRange::parse(bad).is_err(), "{bad}");
+        }
+        let mut cfg = ServeConfig::with_data_dir("/tmp/x");
+        assert_eq!(cfg.gun.relay_allow().unwrap().len(), 2);
+        assert!(cfg.gun.peers().is_empty());
+        cfg.gun.gun_peers = "ws://a:8765/gun".into();
+        assert_eq!(cfg.gun.peers(), ["http://a:8765/gun-relay"]);
+        cfg.gun.gun_external_peers = "http://b:3005/gun-relay".into();
+        assert_eq!(cfg.gun.peers(), ["http://b:3005/gun-relay"]);
+        cfg.gun.gun_sync_enabled = "false".into();
+        assert!(!cfg.gun.sync_enabled());
+    }
+}
