@@ -417,13 +417,19 @@ impl GunSync {
             }
         }
         drop(indexes);
-        report.discovered += wanted.len() as u64;
+        // new souls first, retries of failed ones after: a peer that keeps failing some
+        // records (and is left after MAX_PEER_ERRORS in a row) never starves new ones
+        {
+            let c = self.caches();
+            wanted.sort_by_key(|(soul, _)| c.failed.contains(&format!("did:gun:{soul}")));
+        }
         let mut fetches = futures_util::stream::iter(wanted.into_iter().map(|(soul, from)| async move {
             let r = self.fetch_record(url, &soul).await;
             (soul, from, r)
         }))
         .buffer_unordered(FETCH_CONCURRENCY);
         while let Some((soul, from, fetched)) = fetches.next().await {
+            report.discovered += 1;
             let did = format!("did:gun:{soul}");
             if !matches!(fetched, Fetch::Failed(_)) {
                 errors = 0;
