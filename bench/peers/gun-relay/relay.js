@@ -38,7 +38,7 @@ const fault = opt('fault', '');
 const floodN = parseInt(opt('flood', '20000'), 10);
 const bigMb = parseInt(opt('big-mb', '50'), 10);
 const failPercent = parseInt(opt('fail-percent', '0'), 10);
-const hash = (s) => { let h = 5381; for (const c of s) h = ((h * 33) ^ c.charCodeAt(0)) >>> 0; return h; };
+const hash = (s) => parseInt(require('crypto').createHash('md5').update(s).digest('hex').slice(0, 8), 16);
 
 const Gun = require('gun');
 const GUN_KEYS = ['_', '#', '>', '<'];
