@@ -28,6 +28,14 @@ if [ ! -x target/redbot-venv/bin/python ] || ! target/redbot-venv/bin/python -c 
 fi
 export REDBOT_PYTHON="$PWD/target/redbot-venv/bin/python"
 
+# The GUN relay peer of tests/it/gun_sync.rs (bench/peers/gun-relay/relay.js): the real
+# `gun` package from npm, pinned to the version the original runs (^0.2020.1240 → 0.2020.1241).
+if [ ! -f target/gun-peer/node_modules/gun/package.json ] || ! grep -q '"version": "0.2020.1241"' target/gun-peer/node_modules/gun/package.json; then
+  mkdir -p target/gun-peer
+  npm install --prefix target/gun-peer --no-audit --no-fund --silent gun@0.2020.1241
+fi
+export GUN_PEER_NODE_PATH="$PWD/target/gun-peer/node_modules"
+
 cargo test --locked --all-targets "$@"
 
 # The 2-minute soak (issue 5): the seeds' mixed workload at 10× their rates against a

@@ -12,6 +12,7 @@ pub mod civil;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod gun;
 pub mod http;
 pub mod indexer;
 pub mod limits;
@@ -57,6 +58,7 @@ impl RunningServer {
         let mut config = config;
         config.http.listen = addr; // the port actually bound (`/config.js` tells it)
         let state = state::AppState::new(config)?;
+        server::start_gun_relay(&state).await?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(server::run(listener, state.clone(), async {
             let _ = rx.await;

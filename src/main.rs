@@ -296,6 +296,7 @@ fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync
         let mut cfg = cfg;
         cfg.http.listen = addr;
         let state = oipd::state::AppState::new(cfg)?;
+        oipd::server::start_gun_relay(&state).await?;
         if demo {
             println!("Demo ready. Try:");
             for (name, _) in oipd::demo::DEMO_GIFS.iter().take(3) {

@@ -110,6 +110,51 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     }
 }
 
+/// Bound: requests the `--gun-relay-listen` listener serves at once; more → 503.
+pub const GUN_RELAY_CONCURRENCY: usize = 256;
+
+/// Start the `--gun-relay-listen` listener (when configured) as a supervised task
+/// stopped with the others at shutdown; its bound address goes to `state.gun_relay_addr`.
+pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
+    let Some(addr) = state.config.gun.gun_relay_listen else { return Ok(()) };
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let _ = state.gun_relay_addr.set(bound);
+    tracing::info!(%bound, "GUN relay listener (original relay paths /put /get /list)");
+    let slot = std::sync::Mutex::new(Some(listener));
+    let st = state.clone();
+    state
+        .tasks
+        .spawn("gun_relay_listener", crate::tasks::RestartPolicy::Never, move |ctx| {
+            let listener = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let st = st.clone();
+            async move {
+                let Some(listener) = listener else { return Err("the relay listener already ran".to_owned()) };
+                let permits = Arc::new(tokio::sync::Semaphore::new(GUN_RELAY_CONCURRENCY));
+                let app = crate::api::relay_router(st).layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let permits = permits.clone();
+                    async move {
+                        use axum::response::IntoResponse;
+                        match permits.try_acquire_owned() {
+                            Ok(p) => {
+                                let r = next.run(req).await;
+                                drop(p);
+                                r
+                            }
+                            Err(_) => crate::api::error::ApiError::Overloaded { what: "GUN relay listener", retry_after: 2 }.into_response(),
+                        }
+                    }
+                }));
+                let stop = ctx.token().clone();
+                axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 /// Progress of one connection's socket, shared with its stall watchdog.
 struct Activity {
     born: std::time::Instant,

@@ -73,6 +73,14 @@ pub struct AppState {
     pub voice: Arc<crate::voice::VoiceService>,
     /// The Arweave indexer, when a gateway is configured.
     pub indexer: Option<Arc<crate::indexer::run::Indexer>>,
+    /// GUN: the graph, the relay, private-record keys, the registry.
+    pub gun: Arc<crate::gun::service::GunService>,
+    /// GUN peer sync, when peers are configured and sync is enabled.
+    pub gun_sync: Option<Arc<crate::gun::sync::GunSync>>,
+    /// `--gun-relay-allow`, parsed.
+    pub gun_relay_allow: Vec<crate::config::IpRange>,
+    /// The `--gun-relay-listen` address actually bound, once it is.
+    pub gun_relay_addr: std::sync::OnceLock<std::net::SocketAddr>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -158,6 +166,17 @@ impl AppState {
         let stores = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.store.query_timeout_ms.max(1))).map_err(|e| {
             StartError::Io(format!("opening the record store {}", store_url.describe()), std::io::Error::other(e.to_string()))
         })?;
+        let gun_secret = crate::gun::load_secret(config.gun.gun_encryption_secret.as_deref(), &config.data_dir).map_err(io("reading the GUN node secret in", &config.data_dir))?;
+        let node_id = crate::gun::load_node_id(config.gun.gun_node_id.as_deref(), &config.data_dir).map_err(io("reading the GUN node id in", &config.data_dir))?;
+        let gun = Arc::new(crate::gun::service::GunService::new(
+            stores.gun.clone(),
+            stores.records.clone(),
+            crate::gun::crypto::Keys::new(&gun_secret),
+            node_id,
+            config.gun.gun_max_node_bytes.max(1024),
+        ));
+        drop(gun_secret);
+        let gun_relay_allow = config.gun.relay_allow().map_err(StartError::Config)?;
         let records = Arc::new(RecordsService::new(
             stores.records.clone(),
             StreamLimiter::new(
@@ -173,7 +192,7 @@ impl AppState {
                 max_nodes: config.records.resolve_max_nodes,
             },
             config.records.max_resolve_depth,
-        ));
+        ).with_gun(gun.clone()));
         let connections = Arc::new(ConnectionLimit::new(config.http.max_connections));
         let sampler = Arc::new(crate::memory::sampler::Sampler::new(config.memory_interval()));
         let mut bounds = Bounds::default();
@@ -182,6 +201,7 @@ impl AppState {
         bounds.register(files.clone());
         bounds.register(records.clone());
         bounds.register(connections.clone());
+        bounds.register(gun.clone());
 
         let auth = Arc::new(Auth::new(config.auth.jwt_secret.as_deref()));
         let login_limits = LoginLimits {
@@ -234,6 +254,23 @@ impl AppState {
         let voice = crate::voice::VoiceService::new(&config.voice, client.clone(), records.clone());
         bounds.register(voice.clone());
         voice.start(&tasks).map_err(spawn_error)?;
+        let settings = crate::gun::sync::SyncSettings {
+            peers: config.gun.peers(),
+            interval: config.gun.sync_interval(),
+            enabled: config.gun.sync_enabled(),
+        };
+        let gun_sync = match settings.active() {
+            false => None,
+            true => {
+                let sync = Arc::new(crate::gun::sync::GunSync::new(gun.clone(), client.clone(), settings));
+                bounds.register(sync.clone());
+                let s = sync.clone();
+                tasks
+                    .spawn("gun_sync", RestartPolicy::OnFailure { initial: Duration::from_secs(5), max: Duration::from_secs(300) }, move |ctx| s.clone().run(ctx))
+                    .map_err(spawn_error)?;
+                Some(sync)
+            }
+        };
         let thresholds = if config.memory.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         let watch = Arc::new(MemoryWatch::new(
             sampler.clone(),
@@ -288,6 +325,10 @@ impl AppState {
             tasks,
             client,
             voice,
+            gun,
+            gun_sync,
+            gun_relay_allow,
+            gun_relay_addr: std::sync::OnceLock::new(),
             bounds,
             started: Instant::now(),
             immutable_cc,

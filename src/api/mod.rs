@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod gun;
 pub mod health;
 pub mod indexer;
 pub mod media;
@@ -44,6 +45,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/creators", get(indexer::creators))
         .route("/api/organizations", get(indexer::organizations))
         .route("/api/health/memory", get(health::memory))
+        .route("/api/health/gun-sync", get(gun::sync_health))
+        .route("/api/health/gun-sync/force", post_only(gun::sync_force))
+        .route("/gun-relay/put", post_only(gun::put_main))
+        .route("/gun-relay/get", get(gun::get_node))
+        .route("/gun-relay/list", get(gun::list))
         .route("/api/health/memory/analyze", get(health::analyze))
         .route("/api/health/memory/samples", get(health::samples))
         .route("/admin/memory", get(health::memory_page))
@@ -144,6 +150,16 @@ fn voice_routes() -> Router<SharedState> {
         .route("/models", get(voice::models))
         .route("/health", get(voice::health))
         .route("/elevenlabs/{voice_id}/synthesize", post_only(voice::elevenlabs))
+}
+
+/// The routes of the `--gun-relay-listen` listener: the original relay's paths.
+pub fn relay_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/put", post_only(gun::put_listener))
+        .route("/get", get(gun::get_node))
+        .route("/list", get(gun::list))
+        .fallback(|| async { (http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "Endpoint not found"}))) })
+        .with_state(state)
 }
 
 /// A POST route; any other method is a JSON 405 with `Allow: POST`.

@@ -61,6 +61,119 @@ pub struct ServeConfig {
     /// The Arweave indexer.
     #[command(flatten)]
     pub indexer: IndexerConfig,
+
+    #[command(flatten)]
+    pub gun: GunConfig,
+}
+
+/// GUN: the built-in relay, the keys of private records, peer sync.
+#[derive(Debug, Clone, Args)]
+pub struct GunConfig {
+    /// A second listener serving the relay's `/put` `/get` `/list` at the root, for
+    /// original nodes that use oipd as their relay (e.g. `0.0.0.0:8765`). Unset: off.
+    #[arg(long, env = "OIPD_GUN_RELAY_LISTEN")]
+    pub gun_relay_listen: Option<SocketAddr>,
+
+    /// Addresses (IPs or CIDR ranges, comma-separated) whose writes the
+    /// `--gun-relay-listen` listener accepts; reads are open.
+    #[arg(long, env = "OIPD_GUN_RELAY_ALLOW", default_value = "127.0.0.1,::1")]
+    pub gun_relay_allow: String,
+
+    /// The node secret private GUN records' keys derive from (HKDF with the
+    /// owner's key); the nodes of one deployment share it. Unset: generated once
+    /// into `<data-dir>/gun-secret`.
+    #[arg(long, env = "OIPD_GUN_SECRET", hide_env_values = true)]
+    pub gun_encryption_secret: Option<String>,
+
+    /// Peer relays to sync with, comma-separated (`ws→http`, `/gun→/gun-relay` as
+    /// the original). Empty: no sync.
+    #[arg(long, env = "GUN_PEERS", default_value = "")]
+    pub gun_peers: String,
+
+    /// The original's override of `GUN_PEERS` for sync.
+    #[arg(long, env = "GUN_EXTERNAL_PEERS", default_value = "")]
+    pub gun_external_peers: String,
+
+    /// Milliseconds between sync cycles (the original's variable and default).
+    #[arg(long, env = "GUN_SYNC_INTERVAL", default_value_t = 900_000)]
+    pub gun_sync_interval: u64,
+
+    /// Only `false` turns sync off (the original's variable).
+    #[arg(long, env = "GUN_SYNC_ENABLED", default_value = "true")]
+    pub gun_sync_enabled: String,
+
+    /// The registry node id (the original's variable). Unset: generated once into
+    /// `<data-dir>/gun-node-id`.
+    #[arg(long, env = "GUN_NODE_ID_OVERRIDE")]
+    pub gun_node_id: Option<String>,
+
+    /// Bound: bytes of one GUN node (a put body, a stored node after merging, a
+    /// node fetched from a peer); past it 413.
+    #[arg(long, env = "OIPD_GUN_MAX_NODE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub gun_max_node_bytes: usize,
+}
+
+impl GunConfig {
+    /// Sync peers: `GUN_EXTERNAL_PEERS` when set, else `GUN_PEERS`, rewritten.
+    pub fn peers(&self) -> Vec<String> {
+        let list = if self.gun_external_peers.trim().is_empty() { &self.gun_peers } else { &self.gun_external_peers };
+        crate::gun::sync::peer_urls(list)
+    }
+
+    pub fn sync_interval(&self) -> Duration {
+        Duration::from_millis(self.gun_sync_interval.max(100))
+    }
+
+    pub fn sync_enabled(&self) -> bool {
+        self.gun_sync_enabled.trim() != "false"
+    }
+
+    /// `--gun-relay-allow`, parsed.
+    pub fn relay_allow(&self) -> Result<Vec<IpRange>, String> {
+        self.gun_relay_allow.split(',').map(str::trim).filter(|s| !s.is_empty()).map(IpRange::parse).collect()
+    }
+}
+
+/// An IP address or a CIDR range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("--gun-relay-allow: {s:?} is not an IP address or CIDR range");
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(IpRange { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => {
+                let m = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(a) & m == u32::from(b) & m
+            }
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => {
+                let m = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(a) & m == u128::from(b) & m
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The HTTP server and file serving: listening, connections, timeouts, streams, caching headers, CORS.
@@ -764,5 +877,37 @@ mod readme_tests {
         for o in ["https://evil.example", "http://localhost:9999", "https://app.fitnessally.io.evil.net", "http://app.fitnessally.io"] {
             assert!(!ok(o), "{o}");
         }
+    }
+}
+
+#[cfg(test)]
+mod gun_tests {
+    use super::*;
+
+    #[test]
+    fn relay_allow_ranges() {
+        let r = |s: &str| IpRange::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(r("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!r("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(r("10.0.0.0/8").contains(ip("10.200.1.1")));
+        assert!(!r("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(r("::1").contains(ip("::1")));
+        assert!(r("fd00::/8").contains(ip("fd12::1")));
+        // an IPv4 client seen through a dual-stack socket
+        assert!(r("192.168.1.0/24").contains(ip("::ffff:192.168.1.7")));
+        assert!(r("0.0.0.0/0").contains(ip("8.8.8.8")));
+        for bad in ["", "x", "10.0.0.0/33", "::/129", "1.2.3.4/x"] {
+            assert!(IpRange::parse(bad).is_err(), "{bad}");
+        }
+        let mut cfg = ServeConfig::with_data_dir("/tmp/x");
+        assert_eq!(cfg.gun.relay_allow().unwrap().len(), 2);
+        assert!(cfg.gun.peers().is_empty());
+        cfg.gun.gun_peers = "ws://a:8765/gun".into();
+        assert_eq!(cfg.gun.peers(), ["http://a:8765/gun-relay"]);
+        cfg.gun.gun_external_peers = "http://b:3005/gun-relay".into();
+        assert_eq!(cfg.gun.peers(), ["http://b:3005/gun-relay"]);
+        cfg.gun.gun_sync_enabled = "false".into();
+        assert!(!cfg.gun.sync_enabled());
     }
 }

@@ -51,6 +51,19 @@ pub struct RecordsService {
     renders: StreamLimiter,
     pub limits: ResolveLimits,
     pub max_depth: u32,
+    /// Where `storage=gun` records also go (the GUN graph), when the node has one.
+    gun: Option<Arc<dyn GunPublisher>>,
+}
+
+/// The GUN side of GUN records, implemented by `gun::service` (records does not
+/// know how the graph stores or encrypts them).
+#[async_trait::async_trait]
+pub trait GunPublisher: Send + Sync {
+    /// Put the record `doc` into the graph at `soul` for `owner`, encrypted when
+    /// `private`, and register it; answers whether it was encrypted.
+    async fn publish(&self, owner: &str, soul: &str, doc: &Value, private: bool) -> Result<bool, String>;
+    /// A GUN record was deleted by `by`: tombstone it and announce the deletion.
+    async fn deleted(&self, did: &str, by: &str) -> Result<(), String>;
 }
 
 /// Bound: bytes of a `localId` (the original's media records use `media_<sha256>`, 70).
@@ -71,7 +84,13 @@ pub struct Caller {
 
 impl RecordsService {
     pub fn new(store: Arc<dyn RecordStore>, renders: StreamLimiter, limits: ResolveLimits, max_depth: u32) -> Self {
-        RecordsService { store, renders, limits, max_depth }
+        RecordsService { store, renders, limits, max_depth, gun: None }
+    }
+
+    /// GUN records also go to (and are deleted from) this graph.
+    pub fn with_gun(mut self, gun: Arc<dyn GunPublisher>) -> Self {
+        self.gun = Some(gun);
+        self
     }
 
     pub fn renders(&self) -> &StreamLimiter {
@@ -287,8 +306,15 @@ impl RecordsService {
             }
         });
         let indexed = IndexedRecord::from_value(&doc)?;
+        // private = any level but public, or the original's accessControl.private flag
+        let ac = &doc["data"]["accessControl"];
+        let private = ac["access_level"].as_str().is_some_and(|l| l != "public") || ac["private"].as_bool() == Some(true) || ac["private"].as_str() == Some("true");
         self.store.upsert(vec![indexed]).await?;
-        Ok(json!({"recordToIndex": doc, "storage": "gun", "did": did, "soul": soul, "encrypted": false}))
+        let encrypted = match &self.gun {
+            Some(g) => g.publish(user_key, &soul, &doc, private).await.map_err(|e| StoreError::Backend(format!("GUN graph: {e}")))?,
+            None => false,
+        };
+        Ok(json!({"recordToIndex": doc, "storage": "gun", "did": did, "soul": soul, "encrypted": encrypted}))
     }
 
     /// `POST /api/records/clear-cache`: the original's answer. oipd keeps no
@@ -318,6 +344,10 @@ impl RecordsService {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
         }
         self.store.delete(&did).await?;
+        let gun_deleted = match (&self.gun, did.starts_with("did:gun:")) {
+            (Some(g), true) => Some(g.deleted(&did, user_key).await.is_ok()),
+            _ => None,
+        };
         let status = rec.get("oip").and_then(|o| o.get("recordStatus")).cloned().unwrap_or(json!("original"));
         Ok(json!({
             "success": true,
@@ -326,7 +356,11 @@ impl RecordsService {
             "deletedCount": 1,
             "recordStatus": status,
             "blockchainDeletion": false,
-            "propagationNote": "Deleted from this node's index. Publishing delete messages to Arweave or GUN peers is not supported by this node yet.",
+            "gunRegistryDeletion": gun_deleted,
+            "propagationNote": match gun_deleted {
+                Some(true) => "Deleted from this node's index and GUN graph, and named in the GUN deletion registry: peers delete it at their next sync.",
+                _ => "Deleted from this node's index. Publishing delete messages to Arweave is not supported by this node yet.",
+            },
         }))
     }
 }

@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use super::sqlite::{SqliteStore, READ_BUDGET};
 use super::indexer::IndexerStore;
+use super::gun::GunStore;
 use super::users::UserStore;
 use super::{RecordStore, StoreError};
 
-/// Every store of the node, over one backend: records and accounts.
+/// Every store of the node, over one backend: records, accounts and the GUN graph.
 #[derive(Clone)]
 pub struct Stores {
     pub records: Arc<dyn RecordStore>,
     pub users: Arc<dyn UserStore>,
     pub indexer: Arc<dyn IndexerStore>,
+    pub gun: Arc<dyn GunStore>,
 }
 
 /// A parsed store URL.
@@ -69,7 +71,7 @@ pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Stores, StoreError>
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
             }
             let s = Arc::new(SqliteStore::open(path)?.with_read_budget(read_budget));
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s })
         }
     }
 }

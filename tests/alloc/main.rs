@@ -21,6 +21,7 @@
 mod common;
 
 mod diagnostics;
+mod gun_get;
 mod memory_attribution;
 
 use oipd::memory::track::TrackingAlloc;

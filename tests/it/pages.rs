@@ -58,7 +58,7 @@ async fn the_fallback_answers_index_except_where_it_must_not() {
         assert!(String::from_utf8_lossy(&r.body).ends_with("INDEX"), "{path}");
     }
     // never under the API, media, the relay: JSON 404s as before
-    for path in ["/api/nope", "/api/records/nope", "/media/nope.gif", "/gun-relay/get", "/local-media/x"] {
+    for path in ["/api/nope", "/api/records/nope", "/media/nope.gif", "/gun-relay/nope", "/local-media/x"] {
         let r = t.get_raw_path(path, "").await;
         assert_eq!(r.status, 404, "{path}");
         assert!(r.json()["error"].is_string(), "{path}");

@@ -92,6 +92,19 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX indexer_txs_height ON indexer_txs(height);
     CREATE INDEX templates_block ON templates(in_block);
     "#,
+    // 4: the GUN graph: one row per soul; node NULL = tombstone; seq orders every write
+    r#"
+    CREATE TABLE gun_nodes (
+        soul TEXT PRIMARY KEY,
+        prefix TEXT NOT NULL,
+        record_type TEXT,
+        node TEXT,
+        stored_at INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX gun_nodes_seq ON gun_nodes(seq);
+    CREATE INDEX gun_nodes_list ON gun_nodes(prefix, record_type, stored_at);
+    "#,
 ];
 
 pub fn configure(c: &Connection) -> rusqlite::Result<()> {
