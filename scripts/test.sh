@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite needs, as "command:package" pairs; installed only when missing.
-NEEDED=("chromium:chromium" "node:nodejs" "espeak-ng:espeak-ng")
+NEEDED=("chromium:chromium" "node:nodejs" "npm:npm" "espeak-ng:espeak-ng")
 missing=()
 for pair in "${NEEDED[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
