@@ -19,7 +19,7 @@ use crate::voice::llm::Message;
 use crate::voice::rag::Filters;
 use crate::voice::stt::{AudioUpload, SttError};
 use crate::voice::tts::{Speech, TtsError, MAX_SYNTH_CHARS};
-use crate::voice::turn::{rag_metadata, Mode, TurnRequest};
+use crate::voice::turn::{add_answer_keys, Mode, TurnRequest};
 use crate::voice::{VoiceService, AUDIO_MIMES, MAX_AUDIO_UPLOAD, MAX_HISTORY, MAX_INPUT_BYTES};
 
 /// Bound: a JSON or urlencoded body (history and pinned data included).
@@ -383,16 +383,7 @@ pub async fn chat(State(st): State<SharedState>, req: Request) -> Result<Respons
         "pipeline_version": "2.0",
         "timestamp": crate::civil::iso_now(),
     });
-    if let Some(f) = &found {
-        if let Value::Object(m) = rag_metadata(f) {
-            for (k, v) in m {
-                out[k] = v;
-            }
-        }
-    }
-    if let Some(e) = llm_error {
-        out["llm_error"] = json!(e);
-    }
+    add_answer_keys(&mut out, found.as_ref(), llm_error);
     let mut tts_ms = 0;
     if return_audio {
         let mut s = speech_of(&b).unwrap_or_default();
@@ -493,16 +484,7 @@ pub async fn rag(State(st): State<SharedState>, req: Request) -> Result<Response
     let treq = TurnRequest { input: text.clone(), history: b.history(), mode: Mode::Rag, model: b.str("model"), speech: None, filters: filters_of(&b), stt_ms: 0, max_tokens: None };
     let (answer, found, model, _, llm_error) = st.voice.answer_once(&treq).await;
     let mut out = json!({"success": true, "query": text, "answer": answer, "model_used": model, "timestamp": crate::civil::iso_now()});
-    if let Some(f) = &found {
-        if let Value::Object(m) = rag_metadata(f) {
-            for (k, v) in m {
-                out[k] = v;
-            }
-        }
-    }
-    if let Some(e) = llm_error {
-        out["llm_error"] = json!(e);
-    }
+    add_answer_keys(&mut out, found.as_ref(), llm_error);
     Ok(Json(out).into_response())
 }
 

@@ -312,48 +312,43 @@ impl Gateways {
     /// A transaction's data (`GET /{id}`), at most `max` bytes: larger data is
     /// [`DataError::TooLarge`] (declared or streamed), a gateway failure fails over.
     pub async fn data(&self, id: &str, max: u64) -> Result<bytes::Bytes, DataError> {
-        let too_large = std::sync::atomic::AtomicBool::new(false);
-        let missing = std::sync::atomic::AtomicBool::new(false);
-        let truncated = std::sync::atomic::AtomicBool::new(false);
-        let r = self
-            .with_gateway(|base| {
-                let (too_large, missing, truncated) = (&too_large, &missing, &truncated);
-                async move {
-                    let resp = self.client.get(&format!("{base}/{id}")).await.map_err(attempt)?;
-                    let status = resp.status();
-                    if status.as_u16() == 429 {
-                        return Err(Attempt::RateLimited(retry_after(resp.headers())));
-                    }
-                    if matches!(status.as_u16(), 404 | 410) {
-                        missing.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Ok(None);
-                    }
-                    if !status.is_success() {
-                        return Err(Attempt::Failed(format!("data answered {status}")));
-                    }
-                    match resp.bytes_limited(Some(max)).await {
-                        Ok(b) => Ok(Some(b)),
-                        Err(ClientError::TooLarge { .. }) => {
-                            too_large.store(true, std::sync::atomic::Ordering::Relaxed);
-                            Ok(None)
-                        }
-                        // The gateway answered; one transaction's body broke off.
-                        // That is the transaction's problem (retried), not a
-                        // reason to back off the gateway.
-                        Err(_) => {
-                            truncated.store(true, std::sync::atomic::Ordering::Relaxed);
-                            Ok(None)
-                        }
-                    }
+        // What one gateway answered about this transaction; only `Attempt`
+        // errors count against the gateway.
+        enum Answer {
+            Bytes(bytes::Bytes),
+            TooLarge,
+            Missing,
+            Truncated,
+        }
+        let answer = self
+            .with_gateway(|base| async move {
+                let resp = self.client.get(&format!("{base}/{id}")).await.map_err(attempt)?;
+                let status = resp.status();
+                if status.as_u16() == 429 {
+                    return Err(Attempt::RateLimited(retry_after(resp.headers())));
                 }
+                if matches!(status.as_u16(), 404 | 410) {
+                    return Ok(Answer::Missing);
+                }
+                if !status.is_success() {
+                    return Err(Attempt::Failed(format!("data answered {status}")));
+                }
+                Ok(match resp.bytes_limited(Some(max)).await {
+                    Ok(b) => Answer::Bytes(b),
+                    Err(ClientError::TooLarge { .. }) => Answer::TooLarge,
+                    // The gateway answered; one transaction's body broke off.
+                    // That is the transaction's problem (retried), not a
+                    // reason to back off the gateway.
+                    Err(_) => Answer::Truncated,
+                })
             })
             .await
             .map_err(DataError::Gateway)?;
-        match r {
-            Some(b) => Ok(b),
-            None if missing.load(std::sync::atomic::Ordering::Relaxed) => Err(DataError::Missing),
-            None if truncated.load(std::sync::atomic::Ordering::Relaxed) => Err(DataError::Truncated),
-            None => Err(DataError::TooLarge(max)),
+        match answer {
+            Answer::Bytes(b) => Ok(b),
+            Answer::TooLarge => Err(DataError::TooLarge(max)),
+            Answer::Missing => Err(DataError::Missing),
+            Answer::Truncated => Err(DataError::Truncated),
         }
     }
 

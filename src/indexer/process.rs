@@ -150,13 +150,6 @@ impl TemplateCache {
         g.1.retain(|t| t != txid);
     }
 
-    pub fn clear(&self) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.clear();
-        g.1.clear();
-        g.2 = 0;
-    }
-
     fn bytes(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).2
     }
@@ -372,32 +365,31 @@ fn data_items(data: &str) -> Option<Vec<Value>> {
     }
 }
 
-/// `handle + digits[..k]` for the smallest k not taken by another entry.
-async fn unique_handle(ctx: &Ctx<'_>, txid: &str, handle: &str, organizations: bool) -> Result<Result<String, HandleError>, StoreError> {
-    // Only organizations: the original's organization search works.
-    if handle.is_empty() {
-        return Ok(Err(HandleError::Empty));
-    }
+/// `handle + digits[..k]` for the smallest k another organization has not
+/// taken ([`super::handle::unique_handle`] over the store's answers). Only
+/// organizations: the original's organization search works.
+async fn unique_org_handle(ctx: &Ctx<'_>, txid: &str, handle: &str) -> Result<Result<String, HandleError>, StoreError> {
     let digits = handle_digits(txid);
-    for k in 1..=digits.len().clamp(1, MAX_HANDLE_TRIES) {
-        let candidate = format!("{handle}{}", &digits[..k.min(digits.len())]);
-        if !ctx.store.handle_taken(&candidate, &did(txid), organizations).await? {
-            return Ok(Ok(candidate));
+    let mut taken = HashSet::new();
+    for k in 1..=digits.len().min(MAX_HANDLE_TRIES) {
+        let candidate = format!("{handle}{}", &digits[..k]);
+        if !ctx.store.org_handle_taken(&candidate, &did(txid)).await? {
+            break;
         }
+        taken.insert(candidate);
     }
-    Ok(Err(HandleError::Exhausted(handle.to_owned())))
+    Ok(super::handle::unique_handle(txid, handle, |h| taken.contains(h)))
 }
 
 fn str_of(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// The Arweave address of an RSA modulus: base64url(SHA-256(n)).
+/// The Arweave address of an RSA modulus given as base64url.
 fn address_of_modulus(n_b64url: &str) -> Option<String> {
     use base64::Engine as _;
-    use sha2::Digest as _;
     let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n_b64url.trim_end_matches('=')).ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&n)))
+    Some(crate::arweave::jwk::address_of(&n))
 }
 
 async fn creator_registration(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, StoreError> {
@@ -490,7 +482,7 @@ async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, Sto
         return Ok(skip(format!("organization signature: {e}")));
     }
     let Some(raw_handle) = str_of(org.get("0")) else { return Ok(skip("organization has no handle")) };
-    let handle = match unique_handle(ctx, &tx.id, &raw_handle, true).await? {
+    let handle = match unique_org_handle(ctx, &tx.id, &raw_handle).await? {
         Ok(h) => h,
         Err(e) => return Ok(skip(format!("handle: {e}"))),
     };
@@ -504,7 +496,6 @@ async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, Sto
             }
         }
     }
-    let owner = tx.owner_address.clone().or_else(|| tx.creator().map(str::to_owned)).unwrap_or_default();
     let organization = json!({
         "orgHandle": handle, "orgPublicKey": org.get("1"), "adminPublicKeys": org.get("2"),
         "membershipPolicy": policy, "metadata": org.get("4").cloned().unwrap_or(Value::Null),
@@ -521,7 +512,6 @@ async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, Sto
     }
     data.insert("membershipPolicy".into(), policy.clone());
     data.insert("metadata".into(), org.get("4").cloned().unwrap_or(Value::Null));
-    let _ = &owner;
     let doc = json!({
         "data": data,
         "oip": {
@@ -653,7 +643,7 @@ async fn delete(tx: &Tx, height: u64, ctx: &Ctx<'_>, creator: &Creator, item: Va
     };
     // As the original's indexer, a `deleteTemplate` removes a record or
     // organization with that DID, never a template: records still use it.
-    Ok(Effect::Delete { message, target, template: false })
+    Ok(Effect::Delete { message, target })
 }
 
 #[cfg(test)]

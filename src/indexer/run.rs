@@ -112,7 +112,7 @@ struct Stats {
     indexed: AtomicU64,
     forgotten: AtomicU64,
     signature_invalid: AtomicU64,
-    skips: [AtomicU64; 14],
+    skips: [AtomicU64; SKIP_LABELS.len()],
     /// Transactions per second over the last cycle that did work, ×1000.
     rate_milli: AtomicU64,
     last_cycle_ms: AtomicU64,
@@ -583,6 +583,9 @@ impl BoundSource for Indexer {
         out.push(BoundReport { name: "indexer_pages_per_cycle", unit: "pages", capacity: s.pages_per_cycle as u64, fill: 0, config: "--index-pages-per-cycle" });
         out.push(BoundReport { name: "indexer_data_bytes", unit: "bytes", capacity: s.max_data_bytes, fill: 0, config: "--index-max-data-bytes" });
         out.push(BoundReport { name: "indexer_fetches", unit: "requests", capacity: s.fetch_concurrency as u64, fill: self.stats.fetching.load(Relaxed), config: "--index-fetch-concurrency" });
-        out.push(BoundReport { name: "indexer_fork_check", unit: "transactions", capacity: MAX_FORK_CHECK as u64, fill: 0, config: "const indexer::run::MAX_FORK_CHECK" });
+        let suspects = self.fork_suspects.lock().unwrap_or_else(|p| p.into_inner()).len();
+        out.push(BoundReport { name: "indexer_fork_suspects", unit: "transactions", capacity: MAX_FORK_CHECK as u64, fill: suspects as u64, config: "const indexer::run::MAX_FORK_CHECK" });
+        let retrying = self.fetch_attempts.lock().unwrap_or_else(|p| p.into_inner()).len();
+        out.push(BoundReport { name: "indexer_fetch_retries", unit: "transactions", capacity: MAX_RETRYING as u64, fill: retrying as u64, config: "const indexer::run::MAX_RETRYING" });
     }
 }

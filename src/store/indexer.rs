@@ -67,9 +67,9 @@ pub enum Effect {
     Template(IndexedTemplate),
     Creator(CreatorRow),
     Organization(OrganizationRow),
-    /// A delete message (stored as a hidden record) and the DID it removes,
-    /// already checked to belong to the deleter.
-    Delete { message: IndexedRecord, target: Option<String>, template: bool },
+    /// A delete message (stored as a hidden record) and the record or
+    /// organization it removes, already checked to belong to the deleter.
+    Delete { message: IndexedRecord, target: Option<String> },
     /// Nothing stored; the reason is kept in the ledger.
     Skipped { reason: String },
 }
@@ -139,9 +139,8 @@ pub trait IndexerStore: Send + Sync {
 
     /// The indexed creator with this address (`did:arweave:<address>`).
     async fn creator_by_address(&self, did_address: &str) -> Result<Option<Creator>, StoreError>;
-    /// Whether a creator other than `except_did` already has this handle
-    /// (`organizations`: an organization).
-    async fn handle_taken(&self, handle: &str, except_did: &str, organizations: bool) -> Result<bool, StoreError>;
+    /// Whether an organization other than `except_did` already has this handle.
+    async fn org_handle_taken(&self, handle: &str, except_did: &str) -> Result<bool, StoreError>;
     /// Creators, newest block first.
     async fn creators(&self, limit: u32) -> Result<Listing, StoreError>;
     /// Organizations, newest block first.

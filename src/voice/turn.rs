@@ -337,6 +337,19 @@ impl VoiceService {
     }
 }
 
+/// A non-streaming answer's extra keys: the RAG sources ([`rag_metadata`]) and
+/// the LLM's failure, if any (`llm_error`).
+pub fn add_answer_keys(out: &mut Value, found: Option<&Found>, llm_error: Option<String>) {
+    if let Some(Value::Object(m)) = found.map(rag_metadata) {
+        for (k, v) in m {
+            out[k] = v;
+        }
+    }
+    if let Some(e) = llm_error {
+        out["llm_error"] = json!(e);
+    }
+}
+
 /// `rag_metadata` / the `/chat` RAG keys.
 pub fn rag_metadata(f: &Found) -> Value {
     json!({

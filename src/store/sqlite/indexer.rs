@@ -34,7 +34,6 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
     // its own statement set; everything of the batch commits together.
     let tx = c.transaction().map_err(backend)?;
     for p in batch {
-        let did = format!("did:arweave:{}", p.txid);
         match &p.effect {
             Effect::Record(r) => {
                 write::upsert_records_in(&tx, std::slice::from_ref(r))?;
@@ -67,20 +66,15 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
                 )
                 .map_err(backend)?;
             }
-            Effect::Delete { message, target, template } => {
+            Effect::Delete { message, target } => {
                 write::upsert_records_in(&tx, std::slice::from_ref(message))?;
                 if let Some(target) = target {
-                    if *template {
-                        tx.execute("DELETE FROM templates WHERE did = ?", [target]).map_err(backend)?;
-                    } else {
-                        write::delete_in(&tx, target)?;
-                        tx.execute("DELETE FROM organizations WHERE did = ?", [target]).map_err(backend)?;
-                    }
+                    write::delete_in(&tx, target)?;
+                    tx.execute("DELETE FROM organizations WHERE did = ?", [target]).map_err(backend)?;
                 }
             }
             Effect::Skipped { .. } => {}
         }
-        debug_assert!(did.len() > 12);
         tx.execute(
             "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES (?1,?2,?3,?4,?5)
              ON CONFLICT(txid) DO UPDATE SET height=?2, block_id=?3, outcome=?4, bootstrap=?5",
@@ -196,13 +190,14 @@ impl IndexerStore for SqliteStore {
         .await
     }
 
-    async fn handle_taken(&self, handle: &str, except_did: &str, organizations: bool) -> Result<bool, StoreError> {
+    async fn org_handle_taken(&self, handle: &str, except_did: &str) -> Result<bool, StoreError> {
         let (h, d) = (handle.to_owned(), except_did.to_owned());
-        let sql = match organizations {
-            false => "SELECT 1 FROM creators WHERE handle = ?1 AND did <> ?2",
-            true => "SELECT 1 FROM organizations WHERE handle = ?1 AND did <> ?2",
-        };
-        self.read(move |c| c.prepare_cached(sql).and_then(|mut s| s.exists([h, d])).map_err(backend)).await
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM organizations WHERE handle = ?1 AND did <> ?2")
+                .and_then(|mut s| s.exists([h, d]))
+                .map_err(backend)
+        })
+        .await
     }
 
     async fn creators(&self, limit: u32) -> Result<Listing, StoreError> {
