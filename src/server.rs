@@ -110,9 +110,6 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     }
 }
 
-/// Bound: requests the `--gun-relay-listen` listener serves at once; more → 503.
-pub const GUN_RELAY_CONCURRENCY: usize = 256;
-
 /// Start the `--gun-relay-listen` listener (when configured) as a supervised task
 /// stopped with the others at shutdown; its bound address goes to `state.gun_relay_addr`.
 pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
@@ -130,18 +127,18 @@ pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
             let st = st.clone();
             async move {
                 let Some(listener) = listener else { return Err("the relay listener already ran".to_owned()) };
-                let permits = Arc::new(tokio::sync::Semaphore::new(GUN_RELAY_CONCURRENCY));
+                let permits = st.gun_relay_permits.clone();
                 let app = crate::api::relay_router(st).layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
                     let permits = permits.clone();
                     async move {
                         use axum::response::IntoResponse;
-                        match permits.try_acquire_owned() {
+                        match permits.try_acquire() {
                             Ok(p) => {
                                 let r = next.run(req).await;
                                 drop(p);
                                 r
                             }
-                            Err(_) => crate::api::error::ApiError::Overloaded { what: "GUN relay listener", retry_after: 2 }.into_response(),
+                            Err(busy) => crate::api::error::ApiError::from(busy).into_response(),
                         }
                     }
                 }));

@@ -36,6 +36,10 @@ const RECORD_STREAMS: Labels = Labels {
     what: "record response limit",
 };
 
+/// Bound: requests the `--gun-relay-listen` listener serves at once; more → 503
+/// (`gun_relay_listener` in `/api/health/memory` when the listener is on).
+pub const GUN_RELAY_CONCURRENCY: usize = 256;
+
 pub struct AppState {
     pub config: ServeConfig,
     /// `--cors-origins`, parsed (empty: no CORS layer).
@@ -81,6 +85,8 @@ pub struct AppState {
     pub gun_relay_allow: Vec<crate::config::IpRange>,
     /// The `--gun-relay-listen` address actually bound, once it is.
     pub gun_relay_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Requests the `--gun-relay-listen` listener serves at once.
+    pub gun_relay_permits: Arc<crate::limits::Permits>,
     pub bounds: Bounds,
     pub started: Instant,
     immutable_exts: Vec<String>,
@@ -301,6 +307,16 @@ impl AppState {
                 Some(ix)
             }
         };
+        let gun_relay_permits = Arc::new(crate::limits::Permits::new(
+            "gun_relay_listener",
+            "requests",
+            "const state::GUN_RELAY_CONCURRENCY",
+            GUN_RELAY_CONCURRENCY,
+            config.http.retry_after_secs,
+        ));
+        if config.gun.gun_relay_listen.is_some() {
+            bounds.register(gun_relay_permits.clone());
+        }
         Ok(Arc::new(AppState {
             indexer,
             auth,
@@ -329,6 +345,7 @@ impl AppState {
             gun_sync,
             gun_relay_allow,
             gun_relay_addr: std::sync::OnceLock::new(),
+            gun_relay_permits,
             bounds,
             started: Instant::now(),
             immutable_cc,

@@ -4,7 +4,8 @@
 //! at the declaration; an operator finds it here, live.
 //!
 //! The shared limiters live below: [`stream`] (slots with a bounded wait queue, for
-//! file bodies and record renders) and [`connections`] (open client connections).
+//! file bodies and record renders), [`connections`] (open client connections) and
+//! [`Permits`] (a named semaphore without a queue: full → [`Overloaded`]).
 //! When a bound is full past its wait, the answer is [`Overloaded`]: the API layer
 //! turns it into 503 + `Retry-After`.
 
@@ -62,5 +63,39 @@ impl Bounds {
             s.report(&mut out);
         }
         out
+    }
+}
+
+/// A semaphore with a name: at most `capacity` holders at once, no waiting
+/// (a caller past it is [`Overloaded`]), listed like every other bound.
+pub struct Permits {
+    name: &'static str,
+    unit: &'static str,
+    config: &'static str,
+    capacity: usize,
+    retry_after: u64,
+    sem: Arc<tokio::sync::Semaphore>,
+}
+
+impl Permits {
+    pub fn new(name: &'static str, unit: &'static str, config: &'static str, capacity: usize, retry_after: u64) -> Self {
+        Permits { name, unit, config, capacity, retry_after, sem: Arc::new(tokio::sync::Semaphore::new(capacity)) }
+    }
+
+    /// A permit now, or [`Overloaded`].
+    pub fn try_acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Overloaded> {
+        self.sem.clone().try_acquire_owned().map_err(|_| Overloaded { what: self.name, retry_after: self.retry_after })
+    }
+}
+
+impl BoundSource for Permits {
+    fn report(&self, out: &mut Vec<BoundReport>) {
+        out.push(BoundReport {
+            name: self.name,
+            unit: self.unit,
+            capacity: self.capacity as u64,
+            fill: (self.capacity - self.sem.available_permits()) as u64,
+            config: self.config,
+        });
     }
 }

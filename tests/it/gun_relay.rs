@@ -143,6 +143,7 @@ async fn relay_listener_for_original_nodes() {
     // loopback may write (the default)
     let s = TestServer::start_with(|c| c.gun.gun_relay_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let addr = *s.server.state.gun_relay_addr.get().expect("relay listener bound");
+    assert_eq!(s.bound("gun_relay_listener").await, (256, 0), "the listener's request bound is listed");
     let base = format!("http://{addr}");
     let soul = format!("{}:n1", user_hash(ALICE));
     let (st, body) = relay_put(&format!("{base}/put"), None, &json!({"soul": soul, "data": record_node("via relay", "notes", ALICE)})).await;
