@@ -20,6 +20,7 @@ pub mod media;
 pub mod memory;
 pub mod oip;
 pub mod proc;
+pub mod publish;
 pub mod records;
 pub mod server;
 pub mod state;

@@ -79,6 +79,8 @@ pub struct AppState {
     pub indexer: Option<Arc<crate::indexer::run::Indexer>>,
     /// GUN: the graph, the relay, private-record keys, the registry.
     pub gun: Arc<crate::gun::service::GunService>,
+    /// Publishing to Arweave (answers 503 without `WALLET_FILE`).
+    pub publisher: Arc<crate::publish::Publisher>,
     /// GUN peer sync, when peers are configured and sync is enabled.
     pub gun_sync: Option<Arc<crate::gun::sync::GunSync>>,
     /// `--gun-relay-allow`, parsed.
@@ -307,6 +309,14 @@ impl AppState {
                 Some(ix)
             }
         };
+        let publisher = Arc::new(
+            crate::publish::Publisher::new(&config.publish, client.clone(), stores.records.clone(), stores.indexer.clone())
+                .map_err(StartError::Config)?,
+        );
+        bounds.register(publisher.clone());
+        if let Some(addr) = publisher.address() {
+            tracing::info!(%addr, "publishing to Arweave with the server wallet");
+        }
         let gun_relay_permits = Arc::new(crate::limits::Permits::new(
             "gun_relay_listener",
             "requests",
@@ -319,6 +329,7 @@ impl AppState {
         }
         Ok(Arc::new(AppState {
             indexer,
+            publisher,
             auth,
             accounts,
             immutable_exts: config.immutable_extension_list(),

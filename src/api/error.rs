@@ -57,6 +57,15 @@ pub enum ApiError {
     /// 503: a bound is full and the wait for it timed out (or its queue is full).
     #[error("Server busy: {what}")]
     Overloaded { what: &'static str, retry_after: u64 },
+    /// 402: a paid service (the bundler) has not enough credit.
+    #[error("{0}")]
+    PaymentRequired(String),
+    /// 502: a service we called answered wrongly or refused.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 503 with its own message: a service is not configured or not reachable now.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
     /// 507: the data directory's filesystem is full.
     #[error("Insufficient storage")]
     InsufficientStorage,
@@ -82,7 +91,9 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,7 +171,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::CONTENT_RANGE, v);
                 }
             }
-            ApiError::Overloaded { retry_after, .. } => {
+            ApiError::Overloaded { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             // RFC 9110 §15.5.2: a 401 carries the challenge that would succeed.

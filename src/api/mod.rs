@@ -9,6 +9,7 @@ pub mod health;
 pub mod indexer;
 pub mod media;
 pub mod pages;
+pub mod publish;
 pub mod records;
 pub mod static_media;
 pub mod test_routes;
@@ -76,6 +77,21 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/records/deleteRecord", post_only(records::delete_record))
         .route("/api/records/clear-cache", post_only(records::clear_cache))
         .route("/api/templates", get(records::templates))
+        .route("/api/templates/newTemplate", post_only(publish::new_template))
+        .route("/api/creators/newCreator", post_only(publish::new_creator))
+        .route("/api/organizations/newOrganization", post_only(publish::new_organization))
+        .route("/api/publish/newRecipe", post_only(publish::new_recipe))
+        .route("/api/publish/newWorkout", post_only(publish::new_workout))
+        .route("/api/publish/newPost", post_only(publish::new_post))
+        .route("/api/publish/newVideo", post_only(publish::new_video))
+        .route("/api/publish/newImage", post_only(publish::new_image))
+        .route("/api/publish/newNutritionalInfo", post_only(publish::new_nutritional_info))
+        .route("/api/publish/schema", get(publish::schema))
+        .route("/api/publish/schemas", get(publish::schemas))
+        .route("/api/publish-status/{job_id}", get(publish::status))
+        .route("/api/publish-status/{job_id}/stream", get(publish::status_stream))
+        .route("/api/workout/resolve-exercises", post_only(publish::resolve_exercises))
+        .route("/api/media/arweave-upload", post_only(publish::arweave_upload))
         .route("/api/media/createRecord", post_only(media::create_record))
         .route("/api/media/web-setup", post_only(media::web_setup))
         .route("/api/media/{media_id}", any(media::get))

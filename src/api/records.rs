@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{self, MaybeUser, RequiredUser};
 use crate::auth::User;
 use crate::records::resolve::ResolveError;
-use crate::records::service::{Caller, RecordsError};
+use crate::records::service::{Caller, RecordsError, RecordsService, Storage};
 use crate::state::SharedState;
 use crate::store::{StoreError, Viewer};
 
@@ -104,16 +104,26 @@ pub async fn templates(State(st): State<SharedState>, req: Request) -> ApiResult
 }
 
 pub async fn new_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
-    let key = extract::writer_key(&user)?.to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let body = extract::body_bytes(req, crate::oip::model::MAX_RECORD_BYTES).await?;
-    Ok(Json(st.records.new_record(&key, &query, &body).await?))
+    let parsed = RecordsService::parse_new_record(&query, &body)?;
+    match parsed.storage {
+        Storage::Gun => {
+            let key = extract::writer_key(&user)?.to_owned();
+            Ok(Json(st.records.new_gun_record(&key, parsed).await?))
+        }
+        Storage::Arweave => {
+            let p = st.publisher.record(&parsed.record_type, parsed.data).await?;
+            Ok(Json(json!({"recordToIndex": p.record_to_index, "storage": "arweave", "transactionId": p.transaction_id, "blockchain": "arweave"})))
+        }
+    }
 }
 
 pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
     let key = extract::writer_key(&user)?.to_owned();
+    let admin = st.accounts.is_admin(&user).await.map_err(ApiError::internal)?;
     let body = extract::body_bytes(req, MAX_DELETE_BODY).await?;
-    Ok(Json(st.records.delete_record(&key, &body).await?))
+    Ok(Json(st.records.delete_record(&key, admin, &body, &st.publisher).await?))
 }
 
 pub async fn clear_cache(State(st): State<SharedState>) -> Json<Value> {

@@ -19,4 +19,4 @@ pub mod jwk;
 pub mod tags;
 
 #[cfg(test)]
-mod test_vectors;
+pub(crate) mod test_vectors;

@@ -64,6 +64,44 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub gun: GunConfig,
+
+    /// Publishing to Arweave (`/api/publish/*`, `newRecord` with storage=arweave).
+    #[command(flatten)]
+    pub publish: PublishConfig,
+}
+
+/// Publishing to Arweave: the server wallet and the bundler it pays.
+#[derive(Debug, Clone, Args)]
+pub struct PublishConfig {
+    /// The server's Arweave wallet (a JWK file), which signs every data item and
+    /// creator signature. Unset: publishing answers 503; reads are unaffected.
+    #[arg(long, env = "WALLET_FILE")]
+    pub wallet_file: Option<PathBuf>,
+
+    /// The bundler's upload service (the Turbo upload API: `POST /v1/tx/arweave`).
+    #[arg(long, env = "OIPD_BUNDLER_URL", default_value = "https://upload.ardrive.io")]
+    pub bundler_url: String,
+
+    /// The bundler's payment service (Turbo: `GET /v1/price/bytes/{n}`, signed `GET /v1/balance`).
+    /// Empty: no cost check (a bundler that needs no credits).
+    #[arg(long, env = "OIPD_BUNDLER_PAYMENT_URL", default_value = "https://payment.ardrive.io")]
+    pub bundler_payment_url: String,
+
+    /// Attempts per upload (timeouts, 5xx, 429); backoff doubles from 500 ms, `Retry-After` honoured.
+    #[arg(long, env = "OIPD_PUBLISH_ATTEMPTS", default_value_t = 4)]
+    pub publish_attempts: u32,
+
+    /// Bound: publish jobs kept (running or finished) for `/api/publish-status`; more → 503.
+    #[arg(long, env = "OIPD_PUBLISH_JOBS", default_value_t = 256)]
+    pub publish_jobs: usize,
+
+    /// Seconds a finished publish job stays readable (the original: one hour).
+    #[arg(long, env = "OIPD_PUBLISH_JOB_TTL", default_value_t = 3600)]
+    pub publish_job_ttl: u64,
+
+    /// Bound: bytes of a file `/api/media/arweave-upload` sends to the bundler.
+    #[arg(long, env = "OIPD_ARWEAVE_UPLOAD_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub arweave_upload_max_bytes: u64,
 }
 
 /// GUN: the built-in relay, the keys of private records, peer sync.

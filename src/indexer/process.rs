@@ -275,7 +275,7 @@ async fn creator_of(tx: &Tx, ctx: &Ctx<'_>) -> Result<Option<Creator>, StoreErro
 
 /// The original's `validateTemplateFields`: every field (in JavaScript key
 /// order) has its `index_<field>`, except an enum's `<field>Values` right after it.
-fn template_fields_valid(fields: &Map<String, Value>) -> bool {
+pub fn template_fields_valid(fields: &Map<String, Value>) -> bool {
     let mut last_was_enum = false;
     for (k, v) in js_ordered_entries(fields) {
         if k.starts_with("index_") {

@@ -76,6 +76,23 @@ pub struct ListQuery {
     pub echo: Value,
 }
 
+/// Where `newRecord` publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Gun,
+    Arweave,
+}
+
+/// A parsed `newRecord` request.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub storage: Storage,
+    pub record_type: String,
+    /// The record's sections, request options removed.
+    pub data: Map<String, Value>,
+    pub local_id: Option<String>,
+}
+
 /// What the caller is, as the original echoes it under `auth`.
 pub struct Caller {
     pub viewer: Viewer,
@@ -249,8 +266,8 @@ impl RecordsService {
         }))
     }
 
-    /// `POST /api/records/newRecord` for `user_key`.
-    pub async fn new_record(&self, user_key: &str, raw_query: &str, body: &[u8]) -> Result<Value, RecordsError> {
+    /// `POST /api/records/newRecord`'s request: storage, record type, sections.
+    pub fn parse_new_record(raw_query: &str, body: &[u8]) -> Result<NewRecord, RecordsError> {
         let pairs = query::pairs(raw_query)?;
         let get = |k: &str| pairs.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut data: Map<String, Value> = match serde_json::from_slice(body) {
@@ -269,16 +286,28 @@ impl RecordsService {
         if !data.values().all(Value::is_object) || data.is_empty() {
             return Err(RecordsError::BadRequest("Every record section must be a JSON object".into()));
         }
-        match storage.as_str() {
-            "gun" => {}
-            "arweave" | "irys" => {
-                return Err(RecordsError::NotImplemented(
-                    "Publishing to Arweave is not supported by this node yet; use storage=gun".into(),
-                ))
-            }
+        let storage = match storage.as_str() {
+            "gun" => Storage::Gun,
+            "arweave" | "irys" => Storage::Arweave,
             other => return Err(RecordsError::BadRequest(format!("Unknown storage {other:?}: expected gun or arweave"))),
+        };
+        Ok(NewRecord { storage, record_type, data, local_id: get("localId").or(body_local_id) })
+    }
+
+    /// A GUN record from a `newRecord`-style query and body (callers that
+    /// write the user's own records: media records, notes); `storage` must be gun.
+    pub async fn new_record(&self, user_key: &str, raw_query: &str, body: &[u8]) -> Result<Value, RecordsError> {
+        let req = Self::parse_new_record(raw_query, body)?;
+        if req.storage != Storage::Gun {
+            return Err(RecordsError::BadRequest("This route writes GUN records only (storage=gun)".into()));
         }
-        let local_id = match get("localId").or(body_local_id) {
+        self.new_gun_record(user_key, req).await
+    }
+
+    /// `POST /api/records/newRecord` with storage=gun for `user_key`.
+    pub async fn new_gun_record(&self, user_key: &str, req: NewRecord) -> Result<Value, RecordsError> {
+        let NewRecord { record_type, mut data, local_id, .. } = req;
+        let local_id = match local_id {
             Some(l) if l.len() <= MAX_LOCAL_ID && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => l,
             Some(l) => return Err(RecordsError::BadRequest(format!("Invalid localId {l:?}"))),
             None => {
@@ -327,8 +356,10 @@ impl RecordsService {
         })
     }
 
-    /// `POST /api/records/deleteRecord` for `user_key`.
-    pub async fn delete_record(&self, user_key: &str, body: &[u8]) -> Result<Value, RecordsError> {
+    /// `POST /api/records/deleteRecord` for `user_key` (`is_admin`: a server
+    /// admin, who may delete what the server wallet published). A confirmed
+    /// Arweave record also gets a delete message published by `publisher`.
+    pub async fn delete_record(&self, user_key: &str, is_admin: bool, body: &[u8], publisher: &crate::publish::Publisher) -> Result<Value, RecordsError> {
         let v: Value = serde_json::from_slice(body).map_err(|e| RecordsError::BadRequest(format!("Invalid JSON body: {e}")))?;
         let did = v
             .get("delete")
@@ -340,15 +371,36 @@ impl RecordsService {
         let viewer = Viewer::user(user_key);
         let Some(raw) = self.store.fetch_one(&did, &viewer).await? else { return Err(RecordsError::NotFound) };
         let rec: Value = serde_json::from_str(raw.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if !crate::oip::did::owns(user_key, &did, &rec) {
+        let server_created = publisher.public_key().is_some_and(|k| rec["oip"]["creator"]["publicKey"].as_str() == Some(k.as_str()));
+        if !crate::oip::did::owns(user_key, &did, &rec) && !(is_admin && server_created) {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
         }
+        let pending = rec["oip"]["recordStatus"].as_str() == Some(crate::store::indexer::PENDING_STATUS);
+        // A pending record never reached a block: deleting it here is enough.
+        let message = match did.starts_with("did:arweave:") && !pending {
+            false => None,
+            true => Some(publisher.delete(&did).await),
+        };
         self.store.delete(&did).await?;
         let gun_deleted = match (&self.gun, did.starts_with("did:gun:")) {
             (Some(g), true) => Some(g.deleted(&did, user_key).await.is_ok()),
             _ => None,
         };
         let status = rec.get("oip").and_then(|o| o.get("recordStatus")).cloned().unwrap_or(json!("original"));
+        if let Some(m) = message {
+            let mut v = json!({
+                "success": true, "message": "Record deleted successfully", "did": did, "deletedCount": 1, "recordStatus": status,
+                "blockchainDeletion": m.is_ok(),
+            });
+            match m {
+                Ok(txid) => {
+                    v["deleteMessageTxId"] = json!(txid);
+                    v["propagationNote"] = json!("Delete message published to Arweave: other nodes delete the record when they index it.");
+                }
+                Err(e) => v["propagationNote"] = json!(format!("Deleted from this node's index only; the delete message was not published: {e}")),
+            }
+            return Ok(v);
+        }
         Ok(json!({
             "success": true,
             "message": "Record deleted successfully",
@@ -359,7 +411,7 @@ impl RecordsService {
             "gunRegistryDeletion": gun_deleted,
             "propagationNote": match gun_deleted {
                 Some(true) => "Deleted from this node's index and GUN graph, and named in the GUN deletion registry: peers delete it at their next sync.",
-                _ => "Deleted from this node's index. Publishing delete messages to Arweave is not supported by this node yet.",
+                _ => "Deleted from this node's index.",
             },
         }))
     }
