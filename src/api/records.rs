@@ -123,7 +123,12 @@ pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): Re
     let key = extract::writer_key(&user)?.to_owned();
     let admin = st.accounts.is_admin(&user).await.map_err(ApiError::internal)?;
     let body = extract::body_bytes(req, MAX_DELETE_BODY).await?;
-    Ok(Json(st.records.delete_record(&key, admin, &body, &st.publisher).await?))
+    let target = st.records.delete_target(&key, admin, st.publisher.public_key().as_deref(), &body).await?;
+    let message = match target.needs_delete_message() {
+        false => None,
+        true => Some(st.publisher.delete(&target.did).await.map_err(|e| e.to_string())),
+    };
+    Ok(Json(st.records.delete_record(&key, target, message).await?))
 }
 
 pub async fn clear_cache(State(st): State<SharedState>) -> Json<Value> {

@@ -70,6 +70,7 @@ pub struct Jobs {
 }
 
 /// One job's handle for the task doing the work.
+#[derive(Debug)]
 pub struct JobHandle {
     pub id: String,
     tx: watch::Sender<JobState>,

@@ -356,10 +356,10 @@ impl RecordsService {
         })
     }
 
-    /// `POST /api/records/deleteRecord` for `user_key` (`is_admin`: a server
-    /// admin, who may delete what the server wallet published). A confirmed
-    /// Arweave record also gets a delete message published by `publisher`.
-    pub async fn delete_record(&self, user_key: &str, is_admin: bool, body: &[u8], publisher: &crate::publish::Publisher) -> Result<Value, RecordsError> {
+    /// `POST /api/records/deleteRecord`, first half: the record `body` names,
+    /// checked to be deletable by `user_key` (its owner, or `is_admin` for what
+    /// the server wallet `server_key` published).
+    pub async fn delete_target(&self, user_key: &str, is_admin: bool, server_key: Option<&str>, body: &[u8]) -> Result<DeleteTarget, RecordsError> {
         let v: Value = serde_json::from_slice(body).map_err(|e| RecordsError::BadRequest(format!("Invalid JSON body: {e}")))?;
         let did = v
             .get("delete")
@@ -371,49 +371,62 @@ impl RecordsService {
         let viewer = Viewer::user(user_key);
         let Some(raw) = self.store.fetch_one(&did, &viewer).await? else { return Err(RecordsError::NotFound) };
         let rec: Value = serde_json::from_str(raw.get()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let server_created = publisher.public_key().is_some_and(|k| rec["oip"]["creator"]["publicKey"].as_str() == Some(k.as_str()));
+        let server_created = server_key.is_some_and(|k| rec["oip"]["creator"]["publicKey"].as_str() == Some(k));
         if !crate::oip::did::owns(user_key, &did, &rec) && !(is_admin && server_created) {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
         }
-        let pending = rec["oip"]["recordStatus"].as_str() == Some(crate::store::indexer::PENDING_STATUS);
-        // A pending record never reached a block: deleting it here is enough.
-        let message = match did.starts_with("did:arweave:") && !pending {
-            false => None,
-            true => Some(publisher.delete(&did).await),
-        };
+        let status = rec["oip"].get("recordStatus").cloned().unwrap_or(json!("original"));
+        Ok(DeleteTarget { did, status })
+    }
+
+    /// Second half: delete it here (and from the GUN graph); `message` is the
+    /// delete message published to Arweave for it, when one was.
+    pub async fn delete_record(&self, user_key: &str, t: DeleteTarget, message: Option<Result<String, String>>) -> Result<Value, RecordsError> {
+        let DeleteTarget { did, status } = t;
         self.store.delete(&did).await?;
         let gun_deleted = match (&self.gun, did.starts_with("did:gun:")) {
             (Some(g), true) => Some(g.deleted(&did, user_key).await.is_ok()),
             _ => None,
         };
-        let status = rec.get("oip").and_then(|o| o.get("recordStatus")).cloned().unwrap_or(json!("original"));
-        if let Some(m) = message {
-            let mut v = json!({
-                "success": true, "message": "Record deleted successfully", "did": did, "deletedCount": 1, "recordStatus": status,
-                "blockchainDeletion": m.is_ok(),
-            });
-            match m {
-                Ok(txid) => {
-                    v["deleteMessageTxId"] = json!(txid);
-                    v["propagationNote"] = json!("Delete message published to Arweave: other nodes delete the record when they index it.");
-                }
-                Err(e) => v["propagationNote"] = json!(format!("Deleted from this node's index only; the delete message was not published: {e}")),
-            }
-            return Ok(v);
-        }
-        Ok(json!({
+        let mut v = json!({
             "success": true,
             "message": "Record deleted successfully",
             "did": did,
             "deletedCount": 1,
             "recordStatus": status,
-            "blockchainDeletion": false,
-            "gunRegistryDeletion": gun_deleted,
-            "propagationNote": match gun_deleted {
-                Some(true) => "Deleted from this node's index and GUN graph, and named in the GUN deletion registry: peers delete it at their next sync.",
-                _ => "Deleted from this node's index.",
-            },
-        }))
+            "blockchainDeletion": matches!(message, Some(Ok(_))),
+        });
+        match (message, gun_deleted) {
+            (Some(Ok(txid)), _) => {
+                v["deleteMessageTxId"] = json!(txid);
+                v["propagationNote"] = json!("Delete message published to Arweave: other nodes delete the record when they index it.");
+            }
+            (Some(Err(e)), _) => v["propagationNote"] = json!(format!("Deleted from this node's index only; the delete message was not published: {e}")),
+            (None, g) => {
+                v["gunRegistryDeletion"] = json!(g);
+                v["propagationNote"] = json!(match g {
+                    Some(true) => "Deleted from this node's index and GUN graph, and named in the GUN deletion registry: peers delete it at their next sync.",
+                    _ => "Deleted from this node's index.",
+                });
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// A record checked for deletion ([`RecordsService::delete_target`]).
+#[derive(Debug, Clone)]
+pub struct DeleteTarget {
+    pub did: String,
+    /// Its `oip.recordStatus` (`original` when it has none).
+    pub status: Value,
+}
+
+impl DeleteTarget {
+    /// Whether other nodes need a delete message: a confirmed Arweave record
+    /// (a pending one never reached a block).
+    pub fn needs_delete_message(&self) -> bool {
+        self.did.starts_with("did:arweave:") && self.status != crate::store::indexer::PENDING_STATUS
     }
 }
 

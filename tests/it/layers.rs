@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top-level modules below the HTTP API: they may not import `api`, `state` or `server`.
-const LOWER: &[&str] = &["accounts", "arweave", "auth", "civil", "clients", "config", "demo", "gun", "http", "indexer", "limits", "media", "memory", "oip", "proc", "records", "store", "tasks", "voice"];
+const LOWER: &[&str] = &["accounts", "arweave", "auth", "civil", "clients", "config", "demo", "gun", "http", "indexer", "limits", "media", "memory", "oip", "proc", "publish", "records", "store", "tasks", "voice"];
 const UPPER: &[&str] = &["api", "state", "server"];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

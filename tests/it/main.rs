@@ -29,6 +29,7 @@ mod notes;
 mod page_contracts;
 mod pages;
 mod parser_props;
+mod publish;
 mod records_api;
 mod records_memory;
 mod redbot;

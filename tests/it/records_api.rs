@@ -466,9 +466,9 @@ async fn writes() {
         assert_eq!(l["searchResults"], 0, "private by default");
         let (_, l) = t.get_json(&format!("/api/records?did={did}"), Some(&alice)).await;
         assert_eq!(l["searchResults"], 1);
-        // arweave publishing is not available
+        // no wallet configured: arweave publishing says so (tests/it/publish.rs has the rest)
         let (s, v) = t.post_json("/api/records/newRecord?recordType=note&storage=arweave", Some(&alice), &json!({"basic": {"name": "x"}})).await;
-        assert_eq!(s, 501, "{v}");
+        assert_eq!(s, 503, "{v}");
         let (s, _) = t.post_json("/api/records/newRecord?recordType=note&storage=gun", Some(&alice), &json!(["not", "sections"])).await;
         assert_eq!(s, 400);
         // delete: others get 404 for private (no existence leak), 403 for public not theirs

@@ -5,6 +5,7 @@
 //! `tests/alloc` includes this same file with `#[path]` (and allows what it
 //! leaves unused).
 
+mod bundler;
 mod chain;
 mod contract;
 mod fixtures;
@@ -13,6 +14,7 @@ mod process;
 mod raw;
 mod server;
 
+pub use bundler::*;
 pub use chain::*;
 pub use contract::*;
 pub use fixtures::*;
