@@ -224,6 +224,13 @@ impl Publisher {
         Ok(self.indexer.creator_by_address(&format!("did:arweave:{addr}")).await?)
     }
 
+    /// Whether the indexer already processed `id` (a bundle that landed
+    /// before the pending document was written): then the confirmed document
+    /// stands and no pending one is written over it.
+    async fn confirmed(&self, id: &str) -> Result<bool, PublishError> {
+        Ok(!self.indexer.seen(vec![id.to_owned()]).await?.is_empty())
+    }
+
     /// The height a pending document names (`oip.inArweaveBlock`): the highest
     /// block the node has indexed, as the original took the current height.
     async fn height(&self) -> u64 {
@@ -286,7 +293,7 @@ impl Publisher {
         doc["oip"]["recordStatus"] = Value::String(PENDING_STATUS.into());
         // Registrations and organizations land in their own tables when
         // confirmed; only ordinary records are indexed while pending.
-        if !matches!(record_type, "creatorRegistration" | "organization") {
+        if !matches!(record_type, "creatorRegistration" | "organization") && !self.confirmed(&id).await? {
             let rec = IndexedRecord::from_value(&doc).map_err(|e| PublishError::BadRecord(e.to_string()))?;
             self.records.upsert(vec![rec]).await?;
         }
@@ -318,7 +325,9 @@ impl Publisher {
                     "creator": {"didAddress": format!("did:arweave:{}", wallet.address()), "creatorSig": signed.creator_sig()}},
         });
         if let Some(t) = IndexedTemplate::from_value(&doc) {
-            self.records.upsert_templates(vec![t]).await?;
+            if !self.confirmed(&id).await? {
+                self.records.upsert_templates(vec![t]).await?;
+            }
         }
         Ok(Published { transaction_id: id, did, record_to_index: doc })
     }
