@@ -49,6 +49,14 @@ use self::wire::Signed;
 /// Bound: templates of one name considered when picking the one to publish with.
 const MAX_SAME_NAME: u32 = 64;
 
+/// Bound: data chunks queued for the signer on the blocking pool.
+const SIGN_QUEUE: usize = 4;
+
+/// Run RSA work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, PublishError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PublishError::Signing(e.to_string()))
+}
+
 /// Keys of a `newRecord` body that are request options, not record sections.
 pub const OPTION_KEYS: &[&str] = &["blockchain", "storage", "localId", "publishFiles", "addMediaToArweave", "addMediaToIPFS", "addMediaToArFleet"];
 
@@ -145,8 +153,8 @@ impl Publisher {
         })
     }
 
-    fn wallet(&self) -> Result<&ArweaveWallet, PublishError> {
-        self.wallet.as_deref().ok_or(PublishError::NoWallet)
+    fn wallet(&self) -> Result<&Arc<ArweaveWallet>, PublishError> {
+        self.wallet.as_ref().ok_or(PublishError::NoWallet)
     }
 
     /// The server wallet's address, when there is one.
@@ -193,24 +201,49 @@ impl Publisher {
         Ok(set)
     }
 
-    /// Sign `signed` into a data item, check its cost, upload it; its id.
+    /// Sign the data item of `tags` and `data`, check its cost, upload it; its id.
+    /// The hashing and the RSA signature run on the blocking pool (a 4096-bit
+    /// signature costs milliseconds); the data reaches it through a channel of
+    /// [`SIGN_QUEUE`] chunks, so a large file is never held.
     async fn send(&self, tags: &[Tag], data: ItemData) -> Result<String, PublishError> {
-        let wallet = self.wallet()?;
+        let wallet = self.wallet()?.clone();
         let item_tags: Vec<ItemTag> = tags.iter().map(|t| ItemTag::new(t.name.as_bytes(), t.value.as_bytes())).collect();
-        let mut signer = ItemSigner::new(wallet, None, None, item_tags, data.len())?;
+        let len = data.len();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SIGN_QUEUE);
+        let signing = tokio::task::spawn_blocking(move || {
+            let mut signer = ItemSigner::new(&wallet, None, None, item_tags, len)?;
+            while let Some(chunk) = rx.blocking_recv() {
+                signer.update(&chunk);
+            }
+            signer.finish()
+        });
+        let mut read_error = None;
         match &data {
-            ItemData::Bytes(b) => signer.update(b),
+            ItemData::Bytes(b) => {
+                let _ = tx.send(b.clone()).await;
+            }
             ItemData::Source { source, len } => {
                 use futures_util::StreamExt as _;
                 let mut s = source.range(0, *len);
                 while let Some(chunk) = s.next().await {
-                    let chunk = chunk.map_err(|e| PublishError::Store(StoreError::Backend(format!("reading the media file: {e}"))))?;
-                    signer.update(&chunk);
+                    match chunk {
+                        // a closed channel: the signer stopped early and says why below
+                        Ok(c) => if tx.send(c).await.is_err() { break },
+                        Err(e) => {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
                 }
             }
         }
-        let signed = signer.finish()?;
-        self.bundler.check_cost(wallet, signed.item_len()).await?;
+        drop(tx);
+        let signed = signing.await.map_err(|e| PublishError::Signing(e.to_string()))?;
+        if let Some(e) = read_error {
+            return Err(PublishError::Store(StoreError::Backend(format!("reading the media file: {e}"))));
+        }
+        let signed = signed?;
+        self.bundler.check_cost(self.wallet()?, signed.item_len()).await?;
         let receipt = self.bundler.upload(&signed.header, &data).await?;
         Ok(receipt.id)
     }
@@ -276,7 +309,10 @@ impl Publisher {
             (None, true) => None,
             (None, false) => return Err(PublishError::NotRegistered(format!("did:arweave:{}", wallet.address()))),
         };
-        let signed = wire::record(wallet, record_type, &items);
+        let signed = {
+            let (w, rt, items) = (wallet.clone(), record_type.to_owned(), items.clone());
+            blocking(move || wire::record(&w, &rt, &items)).await?
+        };
         let id = self.send_signed(&signed).await?;
         let tx = Tx { id: id.clone(), owner_address: Some(wallet.address()), tags: signed.tags.clone(), block_height: None, block_timestamp: None, data: signed.data.clone() };
         let info = match &creator {
@@ -316,7 +352,10 @@ impl Publisher {
             return Err(PublishError::BadRecord("Every field needs its index_<field> entry".into()));
         }
         Template::from_fields("pending", &name, &fields).map_err(|e| PublishError::BadRecord(e.to_string()))?;
-        let signed = wire::template(wallet, &name, &fields);
+        let signed = {
+            let (w, n, f) = (wallet.clone(), name.clone(), fields.clone());
+            blocking(move || wire::template(&w, &n, &f)).await?
+        };
         let id = self.send_signed(&signed).await?;
         let did = format!("did:arweave:{id}");
         let doc = json!({
@@ -335,8 +374,9 @@ impl Publisher {
     /// Publish a delete message for `did` (signed by the server wallet); the
     /// message's transaction id.
     pub async fn delete(&self, did: &str) -> Result<String, PublishError> {
-        let wallet = self.wallet()?;
-        self.send_signed(&wire::delete(wallet, did)).await
+        let (w, d) = (self.wallet()?.clone(), did.to_owned());
+        let signed = blocking(move || wire::delete(&w, &d)).await?;
+        self.send_signed(&signed).await
     }
 
     /// Send a stored file of `len` bytes as a data item tagged with its type.

@@ -167,15 +167,24 @@ impl Bundler {
 
     /// The wallet's credit, in winc (`None`: no payment service). A wallet the
     /// service does not know has none.
-    pub async fn balance(&self, wallet: &ArweaveWallet) -> Result<Option<u128>, BundlerError> {
+    pub async fn balance(&self, wallet: &Arc<ArweaveWallet>) -> Result<Option<u128>, BundlerError> {
+        if self.payment_url.is_none() {
+            return Ok(None);
+        }
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).map_err(|e| BundlerError::Unavailable(e.to_string()))?;
         let nonce = hex::encode(raw);
-        let key = SigningKey::<rsa::sha2::Sha256>::new_with_salt_len(wallet.private_key().clone(), 32);
-        let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
-        let sig = b64.encode(key.sign_with_rng(&mut rng, nonce.as_bytes()).to_bytes());
-        let headers = [("x-public-key", b64.encode(wallet.owner())), ("x-nonce", nonce), ("x-signature", sig)];
+        // the RSA signature on the blocking pool (milliseconds of CPU)
+        let (w, n) = (wallet.clone(), nonce.clone());
+        let sig = tokio::task::spawn_blocking(move || {
+            let key = SigningKey::<rsa::sha2::Sha256>::new_with_salt_len(w.private_key().clone(), 32);
+            let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
+            key.sign_with_rng(&mut rng, n.as_bytes()).to_bytes()
+        })
+        .await
+        .map_err(|e| BundlerError::Unavailable(e.to_string()))?;
+        let headers = [("x-public-key", b64.encode(wallet.owner())), ("x-nonce", nonce), ("x-signature", b64.encode(sig))];
         match self.payment_get("/v1/balance", &headers).await? {
             None => Ok(None),
             Some((200, body)) => Self::winc(&body).map(Some).ok_or_else(|| BundlerError::Unavailable("the balance answer has no winc".into())),
@@ -185,7 +194,7 @@ impl Bundler {
     }
 
     /// Refuse an upload of `bytes` the wallet cannot pay for, before sending it.
-    pub async fn check_cost(&self, wallet: &ArweaveWallet, bytes: u64) -> Result<(), BundlerError> {
+    pub async fn check_cost(&self, wallet: &Arc<ArweaveWallet>, bytes: u64) -> Result<(), BundlerError> {
         let Some(price) = self.price(bytes).await? else { return Ok(()) };
         if price == 0 {
             return Ok(());
