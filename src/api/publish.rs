@@ -178,49 +178,63 @@ pub async fn arweave_upload(State(st): State<SharedState>, RequiredUser(user): R
     })))
 }
 
-/// `GET /api/publish/schema?recordType=`: the record type's templates as a
-/// fill-in example.
+/// `GET /api/publish/schema?recordType=`: the original's dynamic schema, from
+/// the indexed templates: `template_info`, `example` (`basic` + the type's own
+/// section), `field_descriptions`, `template_fields_info` (`{field: {type,
+/// index, enumValues}}`, what the reference client maps enums with).
 pub async fn schema(State(st): State<SharedState>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     let Some(rt) = q.get("recordType").map(|s| s.trim()).filter(|s| !s.is_empty()) else {
         return Err(ApiError::BadRequest("Missing required parameter: recordType (GET /api/publish/schema?recordType=post)".into()));
     };
-    let mut example = Map::new();
-    let mut fields = Map::new();
-    for section in ["basic", rt] {
-        let Some(t) = st.publisher.template_named(section).await? else {
-            if section == rt {
-                return Err(ApiError::NotFound("Record type not found: no template of that name is indexed"));
-            }
-            continue;
-        };
-        let mut ex = Map::new();
-        let mut fs = Map::new();
-        for f in t.fields() {
-            let ty = f.ty.clone().unwrap_or_default();
-            let sample = match ty.as_str() {
-                t if t.starts_with("repeated") => json!([]),
-                "uint64" | "float" | "long" => json!(0),
-                "bool" => json!(false),
-                "enum" => f.enum_values.as_ref().and_then(|v| v.first()).map_or(Value::Null, |v| v.name.clone()),
-                "dref" => json!("did:arweave:<txid>"),
-                _ => json!(""),
-            };
-            let mut d = json!({"type": ty, "index": f.index_key});
-            if let Some(v) = &f.enum_values {
-                d["enumValues"] = Value::Array(v.iter().map(|e| json!({"code": e.code, "name": e.name})).collect());
-            }
-            ex.insert(f.name.clone(), sample);
-            fs.insert(f.name.clone(), d);
+    let Some(t) = st.publisher.template_named(rt).await? else {
+        return Err(ApiError::NotFound("Record type not found: no template of that name is indexed"));
+    };
+    let sample = |f: &crate::indexer::expand::Field| match f.ty.as_deref().unwrap_or("") {
+        "repeated dref" => json!(["did:arweave:<txid>"]),
+        t if t.starts_with("repeated") => json!([]),
+        "uint64" | "float" | "long" => json!(0),
+        "bool" => json!(false),
+        "enum" => f.enum_values.as_ref().and_then(|v| v.first()).map_or(Value::Null, |v| v.code.clone()),
+        "dref" => json!("did:arweave:<txid>"),
+        _ => json!(""),
+    };
+    let mut info = Map::new();
+    let mut own = Map::new();
+    let mut basic = Map::new();
+    let mut descriptions = Map::new();
+    for f in t.fields() {
+        let ty = f.ty.clone().unwrap_or_default();
+        let mut d = json!({"type": ty, "index": f.index_key});
+        if let Some(v) = &f.enum_values {
+            d["enumValues"] = Value::Array(v.iter().map(|e| json!({"code": e.code, "name": e.name})).collect());
         }
-        example.insert(section.to_owned(), Value::Object(ex));
-        fields.insert(section.to_owned(), json!({"templateTxId": t.tx_id, "fields": fs}));
+        info.insert(f.name.clone(), d);
+        let section = if rt == "basic" { &mut basic } else { &mut own };
+        section.insert(f.name.clone(), sample(f));
+        descriptions.insert(format!("{}.{}", if rt == "basic" { "basic" } else { rt }, f.name), json!(format!("{ty} field")));
     }
+    if rt != "basic" {
+        if let Some(b) = st.publisher.template_named("basic").await? {
+            for f in b.fields().iter().filter(|f| ["name", "description", "date", "language", "tagItems"].contains(&f.name.as_str())) {
+                basic.insert(f.name.clone(), sample(f));
+                descriptions.insert(format!("basic.{}", f.name), json!(format!("{} field", f.ty.clone().unwrap_or_default())));
+            }
+        }
+    }
+    let mut example = Map::new();
+    example.insert("basic".into(), Value::Object(basic));
+    if rt != "basic" {
+        example.insert(rt.to_owned(), Value::Object(own));
+    }
+    example.insert("blockchain".into(), json!("arweave"));
+    descriptions.insert("blockchain".into(), json!("Target blockchain ('arweave')"));
     Ok(Json(json!({
-        "recordType": rt,
-        "description": format!("{rt} record"),
-        "endpoint": format!("POST /api/records/newRecord?recordType={rt}"),
-        "templates": fields,
+        "description": format!("Complete JSON schema for publishing a new {rt} record via POST /api/records/newRecord?recordType={rt} (generated from the indexed template)"),
+        "template_info": {"template_name": rt, "template_txid": t.tx_id, "fields_count": t.fields().len()},
         "example": example,
+        "field_descriptions": descriptions,
+        "template_fields_info": info,
+        "note": "Generated from the template this node has indexed; enum fields take a value's code or name.",
         "endpoint_info": {
             "publishing_endpoint": format!("/api/records/newRecord?recordType={rt}&storage=arweave"),
             "publishing_endpoint_gun": format!("/api/records/newRecord?recordType={rt}&storage=gun"),

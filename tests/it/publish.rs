@@ -368,8 +368,12 @@ async fn workouts_recipes_jobs_schemas_and_media() {
     // schema from the indexed templates
     let (st, v) = w.node.get_json("/api/publish/schema?recordType=workout", None).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v["templates"]["workout"]["templateTxId"], w.templates["workout"].as_str());
+    assert_eq!(v["template_info"]["template_txid"], w.templates["workout"].as_str());
+    assert_eq!(v["template_fields_info"]["exercise"]["type"], "repeated dref");
     assert!(v["example"]["workout"].get("exercise").is_some() && v["example"]["basic"].get("language").is_some());
+    // the reference client maps enums through template_fields_info of recordType=basic
+    let (_, b) = w.node.get_json("/api/publish/schema?recordType=basic", None).await;
+    assert_eq!(b["template_fields_info"]["language"]["enumValues"][1], json!({"code": "es", "name": "Spanish"}));
     assert_eq!(w.node.get_json("/api/publish/schema?recordType=spaceship", None).await.0, 404);
     assert_eq!(w.node.get_json("/api/publish/schema", None).await.0, 400);
     assert_eq!(w.node.get_json("/api/publish/schemas", None).await.0, 200);
