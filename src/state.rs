@@ -310,7 +310,13 @@ impl AppState {
             }
         };
         let publisher = Arc::new(
-            crate::publish::Publisher::new(&config.publish, client.clone(), stores.records.clone(), stores.indexer.clone())
+            crate::publish::Publisher::new(
+                &config.publish,
+                client.clone(),
+                stores.records.clone(),
+                stores.indexer.clone(),
+                indexer.is_some().then(|| config.indexer.settings().policy.types),
+            )
                 .map_err(StartError::Config)?,
         );
         bounds.register(publisher.clone());

@@ -28,6 +28,24 @@ use crate::state::SharedState;
 /// How long a status stream stays open at most (the original: 10 minutes).
 const STREAM_MAX: Duration = Duration::from_secs(600);
 
+/// Bound: how long a publish job may run before it is failed.
+const JOB_MAX_RUN: Duration = Duration::from_secs(1800);
+
+/// The server's identity and vocabulary (templates, its creator registration,
+/// organizations) are published by administrators only: an account with
+/// `isAdmin`, or the operator's `--admin-token`.
+async fn require_admin(st: &SharedState, headers: &http::HeaderMap) -> ApiResult<()> {
+    if super::health::is_admin(st, headers) {
+        return Ok(());
+    }
+    let token = extract::bearer(headers).ok_or(ApiError::NoToken)?;
+    let user = st.auth.verify(token).ok_or(ApiError::InvalidToken)?;
+    match st.accounts.is_admin(&user).await.map_err(ApiError::internal)? {
+        true => Ok(()),
+        false => Err(ApiError::Forbidden("Administrators only: templates, the creator registration and organizations are published by an administrator".into())),
+    }
+}
+
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         match e {
@@ -40,6 +58,10 @@ impl From<PublishError> for ApiError {
             PublishError::Store(s) => RecordsError::Store(s).into(),
             PublishError::JobsFull(_) => ApiError::Unavailable { message: e.to_string(), retry_after: 30 },
             PublishError::Signing(m) => ApiError::Internal(m),
+            PublishError::NoIndexer => ApiError::Unavailable { message: e.to_string(), retry_after: 3600 },
+            PublishError::NotIndexed(_) => ApiError::BadRequest(e.to_string()),
+            PublishError::Pending => ApiError::Conflict(e.to_string()),
+            PublishError::Busy(o) => o.into(),
         }
     }
 }
@@ -113,17 +135,20 @@ pub async fn new_recipe(State(st): State<SharedState>, RequiredUser(_): Required
     tokio::spawn(async move {
         job.progress(5, "Starting recipe processing...");
         let progress = |p: u8, m: String| job.progress(p, m);
-        let out = recipes::recipe(&st2.publisher, st2.stores.records.as_ref(), body, &progress).await;
+        let work = recipes::recipe(&st2.publisher, st2.stores.records.as_ref(), body, &progress);
+        let out = tokio::time::timeout(JOB_MAX_RUN, work).await;
         match out {
-            Ok(p) => st2.publisher.jobs.complete(job, p.response()),
-            Err(e) => st2.publisher.jobs.fail(job, e.to_string()),
+            Ok(Ok(p)) => job.complete(p.response()),
+            Ok(Err(e)) => job.fail(e.to_string()),
+            Err(_) => job.fail(format!("the job ran longer than {} minutes", JOB_MAX_RUN.as_secs() / 60)),
         }
     });
     Ok((StatusCode::ACCEPTED, Json(json!({"jobId": id, "status": "pending", "message": "Recipe publishing initiated. This may take a few minutes..."}))).into_response())
 }
 
 /// `POST /api/templates/newTemplate`.
-pub async fn new_template(State(st): State<SharedState>, RequiredUser(_): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+pub async fn new_template(State(st): State<SharedState>, req: Request) -> ApiResult<Json<Value>> {
+    require_admin(&st, req.headers()).await?;
     let p = st.publisher.template(object_body(req).await?).await?;
     Ok(Json(json!({
         "newTemplate": {"transactionId": p.transaction_id, "did": p.did, "didTx": p.did, "blockchain": "arweave", "provider": "turbo",
@@ -133,17 +158,18 @@ pub async fn new_template(State(st): State<SharedState>, RequiredUser(_): Requir
 }
 
 async fn new_typed(st: &SharedState, record_type: &str, req: Request) -> ApiResult<Json<Value>> {
+    require_admin(st, req.headers()).await?;
     let p = st.publisher.record(record_type, object_body(req).await?).await?;
     Ok(Json(json!({"transactionId": p.transaction_id, "recordToIndex": p.record_to_index, "blockchain": "arweave"})))
 }
 
 /// `POST /api/creators/newCreator`: the server wallet's creator registration.
-pub async fn new_creator(State(st): State<SharedState>, RequiredUser(_): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+pub async fn new_creator(State(st): State<SharedState>, req: Request) -> ApiResult<Json<Value>> {
     new_typed(&st, "creatorRegistration", req).await
 }
 
 /// `POST /api/organizations/newOrganization`.
-pub async fn new_organization(State(st): State<SharedState>, RequiredUser(_): RequiredUser, req: Request) -> ApiResult<Json<Value>> {
+pub async fn new_organization(State(st): State<SharedState>, req: Request) -> ApiResult<Json<Value>> {
     new_typed(&st, "organization", req).await
 }
 

@@ -124,11 +124,16 @@ pub async fn delete_record(State(st): State<SharedState>, RequiredUser(user): Re
     let admin = st.accounts.is_admin(&user).await.map_err(ApiError::internal)?;
     let body = extract::body_bytes(req, MAX_DELETE_BODY).await?;
     let target = st.records.delete_target(&key, admin, st.publisher.public_key().as_deref(), &body).await?;
-    let message = match target.needs_delete_message() {
-        false => None,
-        true => Some(st.publisher.delete(&target.did).await.map_err(|e| e.to_string())),
+    // A record this node published is deleted everywhere by a delete message;
+    // if that cannot be published the record stays (the caller can retry). A
+    // pending one would land after its delete and come back: refused until
+    // it is confirmed.
+    let message = match (target.on_chain_by_server(), target.pending()) {
+        (true, true) => return Err(crate::publish::PublishError::Pending.into()),
+        (true, false) => Some(st.publisher.delete(&target.did).await?),
+        (false, _) => None,
     };
-    Ok(Json(st.records.delete_record(&key, target, message).await?))
+    Ok(Json(st.records.delete_record(&key, target, message.map(Ok)).await?))
 }
 
 pub async fn clear_cache(State(st): State<SharedState>) -> Json<Value> {

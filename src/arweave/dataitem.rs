@@ -304,14 +304,49 @@ impl<'w> ItemSigner<'w> {
 
     /// Sign; an error when the data fed was not `data_len` bytes.
     pub fn finish(self) -> Result<SignedHeader, DataItemError> {
+        let wallet = self.wallet;
+        self.prepare()?.sign(wallet)
+    }
+
+    /// The hashed item, not yet signed: the data is done with, and the RSA
+    /// signature (milliseconds of CPU) can be made elsewhere with
+    /// [`UnsignedItem::sign`] by the same wallet. An error when the data fed
+    /// was not `data_len` bytes.
+    pub fn prepare(self) -> Result<UnsignedItem, DataItemError> {
         let message = self.digest.finish()?;
-        let signature = self
-            .wallet
+        Ok(UnsignedItem {
+            message: message.to_vec(),
+            owner: self.wallet.owner().into(),
+            target: self.target,
+            anchor: self.anchor,
+            tags: self.tags,
+            tag_bytes: self.tag_bytes,
+            data_len: self.data_len,
+        })
+    }
+}
+
+/// A data item whose deep-hash is computed, waiting for its signature.
+#[derive(Debug, Clone)]
+pub struct UnsignedItem {
+    message: Vec<u8>,
+    owner: Box<[u8]>,
+    target: Option<[u8; TARGET_BYTES]>,
+    anchor: Option<[u8; ANCHOR_BYTES]>,
+    tags: Vec<Tag>,
+    tag_bytes: Vec<u8>,
+    data_len: u64,
+}
+
+impl UnsignedItem {
+    /// Sign with `wallet`, which must be the wallet the item was started with.
+    pub fn sign(self, wallet: &ArweaveWallet) -> Result<SignedHeader, DataItemError> {
+        if *self.owner != *wallet.owner() {
+            return Err(DataItemError::Signing);
+        }
+        let signature = wallet
             .private_key()
-            .sign(
-                Pss::<PssSha256>::new_with_salt(PSS_SALT_BYTES),
-                &Sha256::digest(message),
-            )
+            .sign(Pss::<PssSha256>::new_with_salt(PSS_SALT_BYTES), &Sha256::digest(&self.message))
             .map_err(|_| DataItemError::Signing)?;
         if signature.len() != SIGNATURE_BYTES {
             return Err(DataItemError::Signing);
@@ -319,7 +354,7 @@ impl<'w> ItemSigner<'w> {
         Ok(SignedHeader {
             header: DataItemHeader {
                 signature: signature.into_boxed_slice(),
-                owner: self.wallet.owner().into(),
+                owner: self.owner,
                 target: self.target,
                 anchor: self.anchor,
                 tags: self.tags,

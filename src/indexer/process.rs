@@ -530,7 +530,7 @@ async fn organization(tx: &Tx, height: u64, ctx: &Ctx<'_>) -> Result<Effect, Sto
 }
 
 /// `processRecordForElasticsearch`: strings that hold JSON arrays become arrays.
-fn json_string_arrays(v: &mut Value) {
+pub fn json_string_arrays(v: &mut Value) {
     match v {
         Value::String(s) if s.starts_with('[') && s.ends_with(']') => {
             if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(s) {

@@ -86,6 +86,14 @@ impl Permits {
     pub fn try_acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Overloaded> {
         self.sem.clone().try_acquire_owned().map_err(|_| Overloaded { what: self.name, retry_after: self.retry_after })
     }
+
+    /// A permit, waiting at most `wait` for one; then [`Overloaded`].
+    pub async fn acquire_within(&self, wait: std::time::Duration) -> Result<tokio::sync::OwnedSemaphorePermit, Overloaded> {
+        match tokio::time::timeout(wait, self.sem.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(Overloaded { what: self.name, retry_after: self.retry_after }),
+        }
+    }
 }
 
 impl BoundSource for Permits {

@@ -11,7 +11,7 @@
 //! `publish_jobs`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -69,16 +69,49 @@ pub struct Jobs {
     ttl: Duration,
 }
 
-/// One job's handle for the task doing the work.
-#[derive(Debug)]
+/// One job's handle for the task doing the work. Dropped before it completed
+/// or failed (a panic, a cancelled task), it marks the job failed: no job stays
+/// "processing" holding a slot.
 pub struct JobHandle {
     pub id: String,
     tx: watch::Sender<JobState>,
+    jobs: Arc<Jobs>,
+    done: bool,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle").field("id", &self.id).finish()
+    }
 }
 
 impl JobHandle {
     pub fn progress(&self, progress: u8, message: impl Into<String>) {
         self.tx.send_replace(JobState { status: "processing", progress: progress.min(100), message: message.into(), result: None, error: None });
+    }
+
+    fn finish(mut self, state: JobState) {
+        self.done = true;
+        self.tx.send_replace(state);
+        self.jobs.finished(&self.id);
+    }
+
+    pub fn complete(self, result: Value) {
+        self.finish(JobState { status: "completed", progress: 100, message: "Job completed successfully".into(), result: Some(result), error: None });
+    }
+
+    pub fn fail(self, error: String) {
+        self.finish(JobState { status: "failed", progress: 100, message: format!("Job failed: {error}"), result: None, error: Some(error) });
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        if !self.done {
+            let error = "the job ended before it finished".to_owned();
+            self.tx.send_replace(JobState { status: "failed", progress: 100, message: format!("Job failed: {error}"), result: None, error: Some(error) });
+            self.jobs.finished(&self.id);
+        }
     }
 }
 
@@ -92,7 +125,7 @@ impl Jobs {
     }
 
     /// A new pending job of `kind` (its id is `<kind>_<16 hex>`, as the original).
-    pub fn create(&self, kind: &str, message: &str) -> Result<JobHandle, JobsFull> {
+    pub fn create(self: &Arc<Self>, kind: &str, message: &str) -> Result<JobHandle, JobsFull> {
         let mut jobs = self.lock();
         let now = Instant::now();
         jobs.retain(|_, e| e.finished_at.is_none_or(|f| now.duration_since(f) < self.ttl));
@@ -110,24 +143,13 @@ impl Jobs {
         let id = format!("{kind}_{}", hex::encode(raw));
         let (tx, _) = watch::channel(JobState { status: "pending", progress: 0, message: message.to_owned(), result: None, error: None });
         jobs.insert(id.clone(), Entry { tx: tx.clone(), finished_at: None, created: now });
-        Ok(JobHandle { id, tx })
+        Ok(JobHandle { id, tx, jobs: self.clone(), done: false })
     }
 
-    fn finish(&self, h: JobHandle, state: JobState) {
-        h.tx.send_replace(state);
-        if let Some(e) = self.lock().get_mut(&h.id) {
+    fn finished(&self, id: &str) {
+        if let Some(e) = self.lock().get_mut(id) {
             e.finished_at = Some(Instant::now());
         }
-    }
-
-    pub fn complete(&self, h: JobHandle, result: Value) {
-        let state = JobState { status: "completed", progress: 100, message: "Job completed successfully".into(), result: Some(result), error: None };
-        self.finish(h, state);
-    }
-
-    pub fn fail(&self, h: JobHandle, error: String) {
-        let state = JobState { status: "failed", progress: 100, message: format!("Job failed: {error}"), result: None, error: Some(error) };
-        self.finish(h, state);
     }
 
     /// The job's state now, and a receiver of its changes.
@@ -167,13 +189,13 @@ mod tests {
 
     #[test]
     fn bounded_finished_evicted_running_refused() {
-        let jobs = Jobs::new(2, Duration::from_secs(60));
+        let jobs = Arc::new(Jobs::new(2, Duration::from_secs(60)));
         let a = jobs.create("recipe_publish", "x").unwrap();
         assert!(a.id.starts_with("recipe_publish_") && a.id.len() == "recipe_publish_".len() + 16);
         let b = jobs.create("recipe_publish", "x").unwrap();
         assert_eq!(jobs.create("recipe_publish", "x").unwrap_err(), JobsFull(2));
         let a_id = a.id.clone();
-        jobs.complete(a, json!({"transactionId": "t", "extra": 1}));
+        a.complete(json!({"transactionId": "t", "extra": 1}));
         let shown = jobs.watch(&a_id).unwrap().borrow().to_json(&a_id);
         assert_eq!(shown["status"], "completed");
         assert_eq!(shown["transactionId"], "t");
@@ -182,16 +204,21 @@ mod tests {
         let c = jobs.create("workout_publish", "x").unwrap();
         assert!(jobs.watch(&a_id).is_none());
         assert_eq!(jobs.len(), 2);
-        jobs.fail(b, "bundler down".into());
+        b.fail("bundler down".into());
+        // a handle dropped unfinished (a panicked task) fails its job and frees its slot
+        let c_id = c.id.clone();
         drop(c);
+        let st = jobs.watch(&c_id).unwrap().borrow().clone();
+        assert_eq!(st.status, "failed");
+        assert!(jobs.create("k", "x").is_ok(), "the slot is free again");
     }
 
     #[test]
     fn finished_jobs_expire() {
-        let jobs = Jobs::new(4, Duration::from_millis(1));
+        let jobs = Arc::new(Jobs::new(4, Duration::from_millis(1)));
         let a = jobs.create("k", "x").unwrap();
         let id = a.id.clone();
-        jobs.fail(a, "e".into());
+        a.fail("e".into());
         std::thread::sleep(Duration::from_millis(5));
         assert!(jobs.watch(&id).is_none());
     }

@@ -12,12 +12,18 @@
 //! - [`recipes`]: the original's `newRecipe`/`newWorkout`/… bodies → records.
 //!
 //! Order of a publish: template lookup and compression (a record that does not
-//! fit → [`PublishError::BadRecord`] naming the field, before anything is
-//! signed), signature, the cost check, the upload (retried, bounded), and only
-//! once the bundler accepted, the pending document. Nothing is marked pending
-//! that the bundler did not take. Bounds: a record's size is capped by the
-//! caller; media uploads by `--arweave-upload-max-bytes` and streamed twice
-//! (hash, then send) from the media store, never held.
+//! fit → [`PublishError::BadRecord`] naming the field), the pending document
+//! built and checked — all before anything is signed or spent; then the
+//! signature, the cost check, the upload (retried, bounded), and only once the
+//! bundler accepted, the pending document is written. Nothing is marked pending
+//! that the bundler did not take; once it took an item the answer is a success
+//! (with `indexedToPendingStatus: false` if the pending write failed).
+//!
+//! Bounds: publishes in flight ([`MAX_IN_FLIGHT`], `publish_in_flight`; past
+//! it 503), RSA signatures at once (one per core, `publish_signatures`, on the
+//! blocking pool; the data item's deep-hash stays on the task), a record's size
+//! capped by the caller; media uploads by `--arweave-upload-max-bytes` and
+//! streamed twice (hash, then send) from the media store, never held.
 
 pub mod jobs;
 pub mod recipes;
@@ -37,7 +43,9 @@ use crate::clients::OutboundClient;
 use crate::config::PublishConfig;
 use crate::http::source::ByteSource;
 use crate::indexer::expand::{self, CreatorInfo, ExpandError, Template, TemplateSet};
+use crate::indexer::process::TypeFilter;
 use crate::indexer::tx::{Tag, Tx};
+use crate::limits::Permits;
 use crate::oip::model::{IndexedRecord, IndexedTemplate};
 use crate::store::indexer::{IndexerStore, PENDING_STATUS};
 use crate::store::{RecordStore, StoreError, TemplateFilter};
@@ -49,13 +57,11 @@ use self::wire::Signed;
 /// Bound: templates of one name considered when picking the one to publish with.
 const MAX_SAME_NAME: u32 = 64;
 
-/// Bound: data chunks queued for the signer on the blocking pool.
-const SIGN_QUEUE: usize = 4;
+/// Bound: publishes (records, templates, deletes, media) in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
 
-/// Run RSA work on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, PublishError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| PublishError::Signing(e.to_string()))
-}
+/// How long a publish waits for a slot (in flight, or an RSA signature) before 503.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
 
 /// Keys of a `newRecord` body that are request options, not record sections.
 pub const OPTION_KEYS: &[&str] = &["blockchain", "storage", "localId", "publishFiles", "addMediaToArweave", "addMediaToIPFS", "addMediaToArFleet"];
@@ -80,10 +86,28 @@ pub enum PublishError {
     /// Signing failed (a tag over its bound is reported as BadRecord).
     #[error("signing the data item: {0}")]
     Signing(String),
+    /// No indexer (no gateway configured): nothing would ever confirm.
+    #[error("Publishing to Arweave needs this node's indexer to confirm what it publishes: set --arweave-gateways / OIPD_ARWEAVE_GATEWAYS")]
+    NoIndexer,
+    /// The indexer's type policy (`RECORD_TYPE_INDEX_MODE`) skips this type.
+    #[error("Record type {0:?} is not indexed by this node (RECORD_TYPE_INDEX_MODE): it would stay pending forever")]
+    NotIndexed(String),
+    /// A pending record cannot be deleted on chain yet.
+    #[error("The record is pending confirmation in Arweave; delete it once it is confirmed")]
+    Pending,
+    /// A slot (publishes in flight, RSA signatures) stayed full.
+    #[error(transparent)]
+    Busy(#[from] crate::limits::Overloaded),
 }
 
 impl From<ExpandError> for PublishError {
     fn from(e: ExpandError) -> Self {
+        PublishError::BadRecord(e.to_string())
+    }
+}
+
+impl From<crate::indexer::verify::VerifyError> for PublishError {
+    fn from(e: crate::indexer::verify::VerifyError) -> Self {
         PublishError::BadRecord(e.to_string())
     }
 }
@@ -104,12 +128,15 @@ pub struct Published {
     pub transaction_id: String,
     pub did: String,
     pub record_to_index: Value,
+    /// Whether the pending document was written (the item is on its way either way).
+    pub indexed: bool,
 }
 
 impl Published {
     /// The original's `{transactionId, recordToIndex, blockchain}`.
     pub fn response(&self) -> Value {
-        json!({"transactionId": self.transaction_id, "didTx": self.did, "did": self.did, "recordToIndex": self.record_to_index, "blockchain": "arweave"})
+        json!({"transactionId": self.transaction_id, "didTx": self.did, "did": self.did, "recordToIndex": self.record_to_index,
+               "blockchain": "arweave", "indexedToPendingStatus": self.indexed})
     }
 }
 
@@ -119,8 +146,12 @@ pub struct Publisher {
     bundler: Bundler,
     records: Arc<dyn RecordStore>,
     indexer: Arc<dyn IndexerStore>,
-    pub jobs: Jobs,
+    /// The indexer's record-type policy, `None` without an indexer.
+    indexed_types: Option<TypeFilter>,
+    pub jobs: Arc<Jobs>,
     pub max_media_bytes: u64,
+    in_flight: Permits,
+    signatures: Permits,
 }
 
 fn b64url(b: &[u8]) -> String {
@@ -134,7 +165,13 @@ fn now_iso() -> String {
 impl Publisher {
     /// From the configuration; a `WALLET_FILE` that is set but unreadable or
     /// not an Arweave RSA JWK is an error (the node refuses to start).
-    pub fn new(cfg: &PublishConfig, client: OutboundClient, records: Arc<dyn RecordStore>, indexer: Arc<dyn IndexerStore>) -> Result<Self, String> {
+    pub fn new(
+        cfg: &PublishConfig,
+        client: OutboundClient,
+        records: Arc<dyn RecordStore>,
+        indexer: Arc<dyn IndexerStore>,
+        indexed_types: Option<TypeFilter>,
+    ) -> Result<Self, String> {
         let wallet = match &cfg.wallet_file {
             None => None,
             Some(p) => {
@@ -148,9 +185,33 @@ impl Publisher {
             bundler: Bundler::new(client, &cfg.bundler_url, &cfg.bundler_payment_url, cfg.publish_attempts),
             records,
             indexer,
-            jobs: Jobs::new(cfg.publish_jobs, Duration::from_secs(cfg.publish_job_ttl.max(1))),
+            indexed_types,
+            jobs: Arc::new(Jobs::new(cfg.publish_jobs, Duration::from_secs(cfg.publish_job_ttl.max(1)))),
             max_media_bytes: cfg.arweave_upload_max_bytes,
+            in_flight: Permits::new("publish_in_flight", "publishes", "const publish::MAX_IN_FLIGHT", MAX_IN_FLIGHT, 5),
+            signatures: Permits::new(
+                "publish_signatures",
+                "RSA signatures",
+                "the number of cores",
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                5,
+            ),
         })
+    }
+
+    /// A publish slot, and the checks every publish needs first.
+    async fn begin(&self) -> Result<(&Arc<ArweaveWallet>, tokio::sync::OwnedSemaphorePermit), PublishError> {
+        let wallet = self.wallet()?;
+        if self.indexed_types.is_none() {
+            return Err(PublishError::NoIndexer);
+        }
+        Ok((wallet, self.in_flight.acquire_within(SLOT_WAIT).await?))
+    }
+
+    /// RSA work on the blocking pool, at most one per core at once.
+    async fn rsa<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PublishError> {
+        let _permit = self.signatures.acquire_within(SLOT_WAIT).await?;
+        tokio::task::spawn_blocking(f).await.map_err(|e| PublishError::Signing(e.to_string()))
     }
 
     fn wallet(&self) -> Result<&Arc<ArweaveWallet>, PublishError> {
@@ -177,7 +238,8 @@ impl Publisher {
         let mut first = None;
         for raw in docs {
             let Ok(doc) = serde_json::from_str::<Value>(raw.get()) else { continue };
-            if doc["data"]["template"].as_str() != Some(name) {
+            // confirmed templates only: a pending one may never land
+            if doc["data"]["template"].as_str() != Some(name) || doc["oip"]["recordStatus"] == PENDING_STATUS {
                 continue;
             }
             let Ok(t) = Template::from_stored(&doc) else { continue };
@@ -201,51 +263,59 @@ impl Publisher {
         Ok(set)
     }
 
-    /// Sign the data item of `tags` and `data`, check its cost, upload it; its id.
-    /// The hashing and the RSA signature run on the blocking pool (a 4096-bit
-    /// signature costs milliseconds); the data reaches it through a channel of
-    /// [`SIGN_QUEUE`] chunks, so a large file is never held.
+    /// Sign the data item of `tags` and `data`, check its cost, upload it; its
+    /// id. The deep-hash runs here, chunk by chunk as the data streams; only the
+    /// RSA signature goes to the blocking pool.
     async fn send(&self, tags: &[Tag], data: ItemData) -> Result<String, PublishError> {
         let wallet = self.wallet()?.clone();
         let item_tags: Vec<ItemTag> = tags.iter().map(|t| ItemTag::new(t.name.as_bytes(), t.value.as_bytes())).collect();
-        let len = data.len();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SIGN_QUEUE);
-        let signing = tokio::task::spawn_blocking(move || {
-            let mut signer = ItemSigner::new(&wallet, None, None, item_tags, len)?;
-            while let Some(chunk) = rx.blocking_recv() {
-                signer.update(&chunk);
-            }
-            signer.finish()
-        });
-        let mut read_error = None;
+        let mut signer = ItemSigner::new(&wallet, None, None, item_tags, data.len())?;
         match &data {
-            ItemData::Bytes(b) => {
-                let _ = tx.send(b.clone()).await;
-            }
+            ItemData::Bytes(b) => signer.update(b),
             ItemData::Source { source, len } => {
                 use futures_util::StreamExt as _;
                 let mut s = source.range(0, *len);
                 while let Some(chunk) = s.next().await {
-                    match chunk {
-                        // a closed channel: the signer stopped early and says why below
-                        Ok(c) => if tx.send(c).await.is_err() { break },
-                        Err(e) => {
-                            read_error = Some(e);
-                            break;
-                        }
-                    }
+                    let chunk = chunk.map_err(|e| PublishError::Store(StoreError::Backend(format!("reading the media file: {e}"))))?;
+                    signer.update(&chunk);
                 }
             }
         }
-        drop(tx);
-        let signed = signing.await.map_err(|e| PublishError::Signing(e.to_string()))?;
-        if let Some(e) = read_error {
-            return Err(PublishError::Store(StoreError::Backend(format!("reading the media file: {e}"))));
-        }
-        let signed = signed?;
-        self.bundler.check_cost(self.wallet()?, signed.item_len()).await?;
+        let unsigned = signer.prepare()?;
+        let w = wallet.clone();
+        let signed = self.rsa(move || unsigned.sign(&w)).await??;
+        self.check_cost(&wallet, signed.item_len()).await?;
         let receipt = self.bundler.upload(&signed.header, &data).await?;
         Ok(receipt.id)
+    }
+
+    /// The price of `bytes` against the wallet's balance. The payment service
+    /// is advisory: when it cannot answer, the upload goes ahead and the
+    /// bundler's own 402 decides.
+    async fn check_cost(&self, wallet: &Arc<ArweaveWallet>, bytes: u64) -> Result<(), PublishError> {
+        let price = match self.bundler.price(bytes).await {
+            Ok(Some(p)) if p > 0 => p,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bundler price unknown; uploading without the cost check");
+                return Ok(());
+            }
+        };
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw).map_err(|e| PublishError::Signing(e.to_string()))?;
+        let nonce = hex::encode(raw);
+        let (w, n) = (wallet.clone(), nonce.clone());
+        let sig = self.rsa(move || turbo::sign_nonce(&w, &n)).await?;
+        match self.bundler.balance(&b64url(wallet.owner()), &nonce, &sig).await {
+            Ok(Some(balance)) if balance < price => {
+                Err(BundlerError::NoCredit(format!("{bytes} bytes cost {price} winc; the wallet has {balance}")).into())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bundler balance unknown; uploading without the cost check");
+                Ok(())
+            }
+        }
     }
 
     async fn send_signed(&self, s: &Signed) -> Result<String, PublishError> {
@@ -273,12 +343,15 @@ impl Publisher {
     /// Publish a record of `record_type` whose sections are `data`
     /// (`{<templateName>: {<field>: value}}`).
     pub async fn record(&self, record_type: &str, mut data: Map<String, Value>) -> Result<Published, PublishError> {
-        let wallet = self.wallet()?;
+        let (wallet, _slot) = self.begin().await?;
         for k in OPTION_KEYS {
             data.remove(*k);
         }
         if record_type.is_empty() || record_type.len() > 64 || !record_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(PublishError::BadRecord(format!("Invalid recordType {record_type:?}")));
+        }
+        if !self.indexed_types.as_ref().is_some_and(|t| t.admits(record_type)) {
+            return Err(PublishError::NotIndexed(record_type.to_owned()));
         }
         if data.is_empty() {
             return Err(PublishError::BadRecord("The record has no sections".into()));
@@ -309,12 +382,6 @@ impl Publisher {
             (None, true) => None,
             (None, false) => return Err(PublishError::NotRegistered(format!("did:arweave:{}", wallet.address()))),
         };
-        let signed = {
-            let (w, rt, items) = (wallet.clone(), record_type.to_owned(), items.clone());
-            blocking(move || wire::record(&w, &rt, &items)).await?
-        };
-        let id = self.send_signed(&signed).await?;
-        let tx = Tx { id: id.clone(), owner_address: Some(wallet.address()), tags: signed.tags.clone(), block_height: None, block_timestamp: None, data: signed.data.clone() };
         let info = match &creator {
             Some(c) => CreatorInfo {
                 creator_handle: Some(c.handle.clone()),
@@ -324,21 +391,61 @@ impl Publisher {
             },
             None => CreatorInfo { did_address: Some(format!("did:arweave:{}", wallet.address())), public_key: Some(b64url(wallet.owner())), ..CreatorInfo::default() },
         };
-        let expanded = expand::expand(&items, &templates)?;
-        let mut doc = expand::record_document(&tx, expanded, &info, self.height().await, &now_iso());
-        doc["oip"]["recordStatus"] = Value::String(PENDING_STATUS.into());
         // Registrations and organizations land in their own tables when
         // confirmed; only ordinary records are indexed while pending.
-        if !matches!(record_type, "creatorRegistration" | "organization") && !self.confirmed(&id).await? {
+        let pending = !matches!(record_type, "creatorRegistration" | "organization");
+        let height = self.height().await;
+        let signed = {
+            let (w, rt, items) = (wallet.clone(), record_type.to_owned(), items.clone());
+            self.rsa(move || wire::record(&w, &rt, &items)).await?
+        };
+        // The pending document, built and checked before anything is spent
+        // (its id is the only thing the upload adds).
+        let document = |id: &str| -> Result<(Value, IndexedRecord), PublishError> {
+            let tx = Tx { id: id.to_owned(), owner_address: Some(wallet.address()), tags: signed.tags.clone(), block_height: None, block_timestamp: None, data: signed.data.clone() };
+            let expanded = expand::expand(&items, &templates)?;
+            let mut doc = expand::record_document(&tx, expanded, &info, height, &now_iso());
+            if let Some(d) = doc.get_mut("data") {
+                crate::indexer::process::json_string_arrays(d);
+            }
+            doc["oip"]["recordStatus"] = Value::String(PENDING_STATUS.into());
             let rec = IndexedRecord::from_value(&doc).map_err(|e| PublishError::BadRecord(e.to_string()))?;
-            self.records.upsert(vec![rec]).await?;
+            Ok((doc, rec))
+        };
+        document(&"x".repeat(43))?;
+        let id = self.send_signed(&signed).await?;
+        let (doc, rec) = document(&id)?;
+        let mut indexed = false;
+        if pending {
+            indexed = self.write_pending(&id, async { self.records.upsert(vec![rec]).await.map(|_| ()) }).await;
         }
-        Ok(Published { did: format!("did:arweave:{id}"), transaction_id: id, record_to_index: doc })
+        Ok(Published { did: format!("did:arweave:{id}"), transaction_id: id, record_to_index: doc, indexed })
+    }
+
+    /// Write a pending document for `id` unless the indexer already processed
+    /// it (a bundle that landed first); a failure is logged, not returned: the
+    /// bundler has the item and the indexer will confirm it regardless.
+    async fn write_pending(&self, id: &str, write: impl std::future::Future<Output = Result<(), StoreError>>) -> bool {
+        match self.confirmed(id).await {
+            Ok(true) => return false,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "pending document not written");
+                return false;
+            }
+        }
+        match write.await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "pending document not written");
+                false
+            }
+        }
     }
 
     /// Publish a template: `body` is `{<name>: {<field definition>}}`.
     pub async fn template(&self, mut body: Map<String, Value>) -> Result<Published, PublishError> {
-        let wallet = self.wallet()?;
+        let (wallet, _slot) = self.begin().await?;
         body.remove("blockchain");
         let mut it = body.into_iter();
         let (name, fields) = match (it.next(), it.next()) {
@@ -354,7 +461,7 @@ impl Publisher {
         Template::from_fields("pending", &name, &fields).map_err(|e| PublishError::BadRecord(e.to_string()))?;
         let signed = {
             let (w, n, f) = (wallet.clone(), name.clone(), fields.clone());
-            blocking(move || wire::template(&w, &n, &f)).await?
+            self.rsa(move || wire::template(&w, &n, &f)).await??
         };
         let id = self.send_signed(&signed).await?;
         let did = format!("did:arweave:{id}");
@@ -363,25 +470,25 @@ impl Publisher {
             "oip": {"did": did, "didTx": did, "inArweaveBlock": self.height().await, "indexedAt": now_iso(), "recordStatus": PENDING_STATUS, "ver": wire::OIP_VERSION,
                     "creator": {"didAddress": format!("did:arweave:{}", wallet.address()), "creatorSig": signed.creator_sig()}},
         });
-        if let Some(t) = IndexedTemplate::from_value(&doc) {
-            if !self.confirmed(&id).await? {
-                self.records.upsert_templates(vec![t]).await?;
-            }
-        }
-        Ok(Published { transaction_id: id, did, record_to_index: doc })
+        let indexed = match IndexedTemplate::from_value(&doc) {
+            Some(t) => self.write_pending(&id, async { self.records.upsert_templates(vec![t]).await.map(|_| ()) }).await,
+            None => false,
+        };
+        Ok(Published { transaction_id: id, did, record_to_index: doc, indexed })
     }
 
     /// Publish a delete message for `did` (signed by the server wallet); the
     /// message's transaction id.
     pub async fn delete(&self, did: &str) -> Result<String, PublishError> {
-        let (w, d) = (self.wallet()?.clone(), did.to_owned());
-        let signed = blocking(move || wire::delete(&w, &d)).await?;
+        let (wallet, _slot) = self.begin().await?;
+        let (w, d) = (wallet.clone(), did.to_owned());
+        let signed = self.rsa(move || wire::delete(&w, &d)).await?;
         self.send_signed(&signed).await
     }
 
     /// Send a stored file of `len` bytes as a data item tagged with its type.
     pub async fn media(&self, source: Arc<dyn ByteSource>, len: u64, mime: &str, name: &str) -> Result<String, PublishError> {
-        self.wallet()?;
+        let (_, _slot) = self.begin().await?;
         if len > self.max_media_bytes {
             return Err(PublishError::BadRecord(format!("The file has {len} bytes; at most {} are sent to Arweave (--arweave-upload-max-bytes)", self.max_media_bytes)));
         }
@@ -420,5 +527,7 @@ fn check_types(data: &Map<String, Value>, templates: &TemplateSet) -> Result<(),
 impl crate::limits::BoundSource for Publisher {
     fn report(&self, out: &mut Vec<crate::limits::BoundReport>) {
         self.jobs.report(out);
+        self.in_flight.report(out);
+        self.signatures.report(out);
     }
 }

@@ -76,6 +76,15 @@ pub enum BundlerError {
     Unavailable(String),
 }
 
+/// The payment service's request signature: RSA-PSS (SHA-256, 32-byte salt)
+/// of the nonce by the wallet, base64url. Milliseconds of CPU: callers run it
+/// on the blocking pool.
+pub fn sign_nonce(wallet: &ArweaveWallet, nonce: &str) -> String {
+    let key = SigningKey::<rsa::sha2::Sha256>::new_with_salt_len(wallet.private_key().clone(), 32);
+    let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign_with_rng(&mut rng, nonce.as_bytes()).to_bytes())
+}
+
 /// A Turbo-compatible bundler.
 #[derive(Clone)]
 pub struct Bundler {
@@ -165,45 +174,17 @@ impl Bundler {
         }
     }
 
-    /// The wallet's credit, in winc (`None`: no payment service). A wallet the
-    /// service does not know has none.
-    pub async fn balance(&self, wallet: &Arc<ArweaveWallet>) -> Result<Option<u128>, BundlerError> {
-        if self.payment_url.is_none() {
-            return Ok(None);
-        }
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let mut raw = [0u8; 16];
-        getrandom::fill(&mut raw).map_err(|e| BundlerError::Unavailable(e.to_string()))?;
-        let nonce = hex::encode(raw);
-        // the RSA signature on the blocking pool (milliseconds of CPU)
-        let (w, n) = (wallet.clone(), nonce.clone());
-        let sig = tokio::task::spawn_blocking(move || {
-            let key = SigningKey::<rsa::sha2::Sha256>::new_with_salt_len(w.private_key().clone(), 32);
-            let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
-            key.sign_with_rng(&mut rng, n.as_bytes()).to_bytes()
-        })
-        .await
-        .map_err(|e| BundlerError::Unavailable(e.to_string()))?;
-        let headers = [("x-public-key", b64.encode(wallet.owner())), ("x-nonce", nonce), ("x-signature", b64.encode(sig))];
+    /// The wallet's credit, in winc (`None`: no payment service), asked with a
+    /// signed request: `owner` is the wallet's modulus (base64url), `signature`
+    /// [`sign_nonce`]'s of `nonce`. A wallet the service does not know has none.
+    pub async fn balance(&self, owner: &str, nonce: &str, signature: &str) -> Result<Option<u128>, BundlerError> {
+        let headers = [("x-public-key", owner.to_owned()), ("x-nonce", nonce.to_owned()), ("x-signature", signature.to_owned())];
         match self.payment_get("/v1/balance", &headers).await? {
             None => Ok(None),
             Some((200, body)) => Self::winc(&body).map(Some).ok_or_else(|| BundlerError::Unavailable("the balance answer has no winc".into())),
             Some((404, _)) => Ok(Some(0)),
             Some((s, body)) => Err(BundlerError::Unavailable(format!("balance: {s} {}", text_of(&body)))),
         }
-    }
-
-    /// Refuse an upload of `bytes` the wallet cannot pay for, before sending it.
-    pub async fn check_cost(&self, wallet: &Arc<ArweaveWallet>, bytes: u64) -> Result<(), BundlerError> {
-        let Some(price) = self.price(bytes).await? else { return Ok(()) };
-        if price == 0 {
-            return Ok(());
-        }
-        let balance = self.balance(wallet).await?.unwrap_or(0);
-        if balance < price {
-            return Err(BundlerError::NoCredit(format!("{bytes} bytes cost {price} winc; the wallet has {balance}")));
-        }
-        Ok(())
     }
 
     fn body(header: &DataItemHeader, data: &ItemData) -> reqwest::Body {
@@ -267,6 +248,7 @@ impl Bundler {
                 delay = (delay * 2).min(MAX_BACKOFF);
             }
         }
-        Err(BundlerError::Unavailable(last))
+        // the last attempt may have reached the bundler: say which item it was
+        Err(BundlerError::Unavailable(format!("{last} (data item {id}: if the bundler did take it, it is indexed when it lands)")))
     }
 }

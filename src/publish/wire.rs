@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 
 use crate::arweave::jwk::ArweaveWallet;
 use crate::indexer::tx::Tag;
-use crate::indexer::verify::{record_message, template_message};
+use crate::indexer::verify::{record_message, template_message, VerifyError};
 
 /// The protocol version the original publishes.
 pub const OIP_VERSION: &str = "0.8.0";
@@ -72,14 +72,13 @@ pub fn record(wallet: &ArweaveWallet, record_type: &str, items: &[Value]) -> Sig
 }
 
 /// A template named `name` with the field definition `fields`.
-pub fn template(wallet: &ArweaveWallet, name: &str, fields: &Map<String, Value>) -> Signed {
+pub fn template(wallet: &ArweaveWallet, name: &str, fields: &Map<String, Value>) -> Result<Signed, VerifyError> {
     let data = Value::Object(fields.clone()).to_string();
     let mut tags = base_tags(wallet, "Template", ("TemplateName", name));
-    // `data` is JSON this function just wrote: its re-serialisation cannot fail
-    let message = template_message(&data, &tags).unwrap_or_default();
+    let message = template_message(&data, &tags)?;
     let sig = creator_sig(wallet, message.as_bytes());
     tags.push(Tag::new("CreatorSig", sig));
-    Signed { data, tags }
+    Ok(Signed { data, tags })
 }
 
 /// A delete message for `did` (the original's `{"delete": {"did": …}}`).
@@ -136,7 +135,7 @@ mod tests {
     fn templates_and_deletes_verify() {
         let w = wallet();
         let fields = json!({"title": "string", "index_title": 0});
-        let s = super::template(&w, "note", fields.as_object().unwrap());
+        let s = super::template(&w, "note", fields.as_object().unwrap()).unwrap();
         assert_eq!(s.tags[4], Tag::new("TemplateName", "note"));
         verify_template_tx(&tx(&s), &modulus(&w)).expect("template signature");
         let d = super::delete(&w, "did:arweave:abc");

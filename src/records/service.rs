@@ -278,8 +278,9 @@ impl RecordsService {
         // The original left these request options inside the stored record.
         let body_storage = data.remove("storage").and_then(|v| v.as_str().map(str::to_owned));
         let body_local_id = data.remove("localId").and_then(|v| v.as_str().map(str::to_owned));
-        data.remove("blockchain");
-        let storage = get("storage").or(body_storage).unwrap_or_else(|| "arweave".into());
+        let body_chain = data.remove("blockchain").and_then(|v| v.as_str().map(str::to_owned));
+        // the original: body.storage || query.storage || body.blockchain || query.blockchain || 'arweave'
+        let storage = body_storage.or_else(|| get("storage")).or(body_chain).or_else(|| get("blockchain")).unwrap_or_else(|| "arweave".into());
         let record_type = get("recordType")
             .or_else(|| data.keys().find(|k| !["basic", "accessControl"].contains(&k.as_str())).cloned())
             .ok_or_else(|| RecordsError::BadRequest("Missing recordType".into()))?;
@@ -288,7 +289,7 @@ impl RecordsService {
         }
         let storage = match storage.as_str() {
             "gun" => Storage::Gun,
-            "arweave" | "irys" => Storage::Arweave,
+            "arweave" | "irys" | "turbo" => Storage::Arweave,
             other => return Err(RecordsError::BadRequest(format!("Unknown storage {other:?}: expected gun or arweave"))),
         };
         Ok(NewRecord { storage, record_type, data, local_id: get("localId").or(body_local_id) })
@@ -376,13 +377,13 @@ impl RecordsService {
             return Err(RecordsError::Forbidden("Access denied: you do not own this record".into()));
         }
         let status = rec["oip"].get("recordStatus").cloned().unwrap_or(json!("original"));
-        Ok(DeleteTarget { did, status })
+        Ok(DeleteTarget { did, status, server_created })
     }
 
     /// Second half: delete it here (and from the GUN graph); `message` is the
     /// delete message published to Arweave for it, when one was.
     pub async fn delete_record(&self, user_key: &str, t: DeleteTarget, message: Option<Result<String, String>>) -> Result<Value, RecordsError> {
-        let DeleteTarget { did, status } = t;
+        let DeleteTarget { did, status, .. } = t;
         self.store.delete(&did).await?;
         let gun_deleted = match (&self.gun, did.starts_with("did:gun:")) {
             (Some(g), true) => Some(g.deleted(&did, user_key).await.is_ok()),
@@ -420,13 +421,20 @@ pub struct DeleteTarget {
     pub did: String,
     /// Its `oip.recordStatus` (`original` when it has none).
     pub status: Value,
+    /// Whether the server wallet published it (only then can this node's
+    /// delete message remove it elsewhere: indexers require the creator).
+    pub server_created: bool,
 }
 
 impl DeleteTarget {
-    /// Whether other nodes need a delete message: a confirmed Arweave record
-    /// (a pending one never reached a block).
-    pub fn needs_delete_message(&self) -> bool {
-        self.did.starts_with("did:arweave:") && self.status != crate::store::indexer::PENDING_STATUS
+    /// An Arweave record this node published.
+    pub fn on_chain_by_server(&self) -> bool {
+        self.did.starts_with("did:arweave:") && self.server_created
+    }
+
+    /// Still pending confirmation (its transaction not yet seen in a block).
+    pub fn pending(&self) -> bool {
+        self.status == crate::store::indexer::PENDING_STATUS
     }
 }
 

@@ -128,6 +128,8 @@ pub trait IndexerStore: Send + Sync {
     /// Which of `txids` the ledger already holds.
     async fn seen(&self, txids: Vec<String>) -> Result<Vec<String>, StoreError>;
     /// Write a batch of processed transactions, effects and ledger rows together.
+    /// A [`Effect::Skipped`] transaction also removes a record or template
+    /// pending confirmation under its DID (published here, never to be confirmed).
     async fn apply(&self, batch: Vec<Processed>) -> Result<(), StoreError>;
     /// Ledger entries at or above `height`, lowest first, at most `limit`.
     async fn ledger_from(&self, height: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError>;

@@ -92,10 +92,17 @@ async fn by_did(s: &TestServer, did: &str) -> (u64, Option<Value>) {
     (v["searchResults"].as_u64().unwrap_or(0), v["records"].as_array().and_then(|r| r.first().cloned()))
 }
 
+/// The operator's `--admin-token` in these tests.
+const OPERATOR: &str = "operator-secret";
+
 /// Alice's chain (bootstrap creator, templates, an exercise), a bundler, and a
 /// node with the test wallet; `registered`: the node's creator registration
-/// published and confirmed.
+/// published (by the operator) and confirmed.
 async fn world(registered: bool, wallet: bool) -> World {
+    world_with(registered, wallet, |_| {}).await
+}
+
+async fn world_with(registered: bool, wallet: bool, f: impl FnOnce(&mut oipd::config::ServeConfig) + Send + 'static) -> World {
     let alice = Signer::new();
     let reg = tx_registration(&alice, "alice", "Alice", "Liddell", 100);
     let mut txs = vec![reg.clone()];
@@ -125,14 +132,17 @@ async fn world(registered: bool, wallet: bool) -> World {
         c.publish.bundler_url = bu.clone();
         c.publish.bundler_payment_url = bu;
         c.publish.publish_attempts = 2;
+        c.auth.admin_token = Some(OPERATOR.into());
+        f(c);
     })
     .await;
     indexed_to(&node, 102).await;
     let w = World { gw, bundler, node, templates, wallet_address: address, squat: format!("did:arweave:{}", squat.id) };
     if registered {
-        let (st, v) = w.node.post_json("/api/creators/newCreator", Some(&token("pk-user")), &json!({
-            "creatorRegistration": {"handle": "oipnode", "surname": "Node"}, "basic": {"name": "OIP Node", "language": "English"}
-        })).await;
+        let body = json!({"creatorRegistration": {"handle": "oipnode", "surname": "Node"}, "basic": {"name": "OIP Node", "language": "English"}});
+        let (st, v) = w.node.post_json("/api/creators/newCreator", Some(&token("pk-user")), &body).await;
+        assert_eq!(st, 403, "the server's identity is the operator's to publish: {v}");
+        let (st, v) = w.node.post_json("/api/creators/newCreator", Some(OPERATOR), &body).await;
         assert_eq!(st, 200, "{v}");
         mine(&w).await;
         let (_, creators) = w.node.get_json("/api/creators", None).await;
@@ -192,9 +202,14 @@ async fn published_records_are_pending_then_confirmed_by_the_indexer_under_one_d
     assert_eq!(all["searchResults"], 1, "{all:#}");
 
     // a template: pending, then confirmed
-    let (st, v) = w.node.post_json("/api/templates/newTemplate", Some(&tok), &json!({"note": {"title": "string", "index_title": 0}})).await;
+    let note = json!({"note": {"title": "string", "index_title": 0}});
+    assert_eq!(w.node.post_json("/api/templates/newTemplate", Some(&tok), &note).await.0, 403, "templates are the operator's");
+    let (st, v) = w.node.post_json("/api/templates/newTemplate", Some(OPERATOR), &note).await;
     assert_eq!(st, 200, "{v}");
     let tdid = v["newTemplate"]["didTx"].as_str().unwrap().to_owned();
+    // a pending template is not used to publish with: it may never land
+    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=note", Some(&tok), &json!({"basic": {"name": "n"}, "note": {"title": "T"}})).await;
+    assert_eq!(st, 400, "{v}");
     let status = |v: &Value| v["templates"][0]["oip"]["recordStatus"].as_str().map(str::to_owned);
     let (_, t) = w.node.get_json(&format!("/api/templates?didTx={tdid}"), None).await;
     assert_eq!(status(&t).as_deref(), Some("pending confirmation in Arweave"), "{t:#}");
@@ -217,6 +232,19 @@ async fn published_records_are_pending_then_confirmed_by_the_indexer_under_one_d
     let admin = login["token"].as_str().unwrap().to_owned();
     let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&tok), &json!({"delete": {"did": did}})).await;
     assert_eq!(st, 403, "not the caller's record: {v}");
+    // a pending record cannot be deleted on chain yet (it would land after its delete)
+    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "soon"}})).await;
+    assert_eq!(st, 200, "{v}");
+    let pending_did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": pending_did}})).await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(by_did(&w.node, &pending_did).await.0, 1, "kept");
+    // a failed delete message keeps the record (the caller can retry)
+    w.bundler.set_down(true);
+    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(by_did(&w.node, &did).await.0, 1, "kept");
+    w.bundler.set_down(false);
     let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["blockchainDeletion"], true, "{v}");
@@ -225,7 +253,6 @@ async fn published_records_are_pending_then_confirmed_by_the_indexer_under_one_d
     assert_eq!(serde_json::from_slice::<Value>(&item.data).unwrap(), json!([{"delete": {"did": did}}]));
     assert_eq!(by_did(&w.node, &did).await.0, 0, "deleted here at once");
     mine(&w).await;
-    assert_eq!(by_did(&w.node, &did).await.0, 0, "and not brought back by the indexer");
     let (_, msgs) = w.node.get_json(&format!("/api/records?did=did:arweave:{msg}&includeDeleteMessages=true"), None).await;
     assert!(msgs.to_string().contains(&did), "the indexed delete message names the record: {msgs:#}");
     assert!(msgs["records"][0]["oip"].get("deleteRefused").is_none(), "the indexer accepted the deleter: {msgs:#}");
@@ -252,6 +279,7 @@ async fn refusals_leave_nothing_pending() {
     // an enum value the template does not list
     let (st, v) = post("/api/records/newRecord?recordType=post", json!({"basic": {"name": "x", "language": "Klingon"}})).await;
     assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("language"), "{v}");
     // an unknown record type
     let (st, v) = post("/api/records/newRecord?recordType=spaceship", json!({"basic": {"name": "x"}})).await;
     assert_eq!(st, 400, "{v}");
@@ -385,6 +413,11 @@ async fn workouts_recipes_jobs_schemas_and_media() {
     let (st, v) = w.node.post_json("/api/publish/newVideo", Some(&tok), &json!({"videoUrl": "https://example.com/v.mp4", "basicMetadata": {"name": "V"}})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["recordToIndex"]["data"]["video"]["webUrl"], "https://example.com/v.mp4");
+    let (st, v) = w.node.post_json("/api/publish/newImage", Some(&tok), &json!({"basicMetadata": {"name": "I"}})).await;
+    assert_eq!(st, 400, "an image needs a URL or a file: {v}");
+    let (st, v) = w.node.post_json("/api/publish/newNutritionalInfo", Some(&tok), &json!({"basic": {"name": "Oats"}, "nutritionalInfo": {"calories": 389}})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["recordToIndex"]["data"]["nutritionalInfo"]["calories"], 389.0);
 
     // a media file goes to Arweave as one streamed data item with its type
     let bytes = bytes(300_000, 7);
@@ -400,4 +433,65 @@ async fn workouts_recipes_jobs_schemas_and_media() {
     assert_eq!(item.tags[0], ("Content-Type".to_owned(), "image/gif".to_owned()));
     assert_eq!(w.node.post_json("/api/media/arweave-upload", Some(&tok), &json!({})).await.0, 400);
     assert_eq!(w.bundler.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_test_bundler_refuses_what_turbo_refuses() {
+    // a data item whose data was changed after signing, posted straight to the bundler
+    let b = TestBundler::start(None, 0).await;
+    let jwk = std::fs::read(wallet_path()).unwrap();
+    let wallet = oipd::arweave::jwk::ArweaveWallet::from_jwk_json(&jwk).unwrap();
+    let mut item = oipd::arweave::dataitem::sign(&wallet, None, None, vec![oipd::arweave::tags::Tag::new("Content-Type", "text/plain")], b"hello").unwrap();
+    let c = reqwest::Client::new();
+    let post = |body: Vec<u8>| c.post(format!("{}/v1/tx/arweave", b.url)).header("content-type", "application/octet-stream").body(body).send();
+    b.set_credit(&wallet.address(), 1_000);
+    assert_eq!(post(item.clone()).await.unwrap().status(), 200);
+    assert_eq!(post(item.clone()).await.unwrap().status(), 202, "a repeat");
+    let n = item.len();
+    item[n - 1] ^= 1;
+    assert_eq!(post(item).await.unwrap().status(), 400);
+    assert_eq!(b.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(post(b"not an item".to_vec()).await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn a_transaction_the_indexer_skips_leaves_no_pending_record() {
+    // the indexer reads at most 8 KiB of data; a larger record is skipped when it lands
+    let w = world_with(true, true, |c| c.indexer.index_max_data_bytes = 8 * 1024).await;
+    let tok = token("pk-user");
+    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "big", "description": "x".repeat(9000)}})).await;
+    assert_eq!(st, 200, "{v}");
+    let did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+    assert_eq!(by_did(&w.node, &did).await.0, 1);
+    mine(&w).await;
+    assert_eq!(by_did(&w.node, &did).await.0, 0, "skipped on chain → the pending document is gone");
+    // a type the indexer does not index is refused before anything is spent
+    let w = world_with(true, true, |c| {
+        c.indexer.record_type_index_mode = "blacklist".into();
+        c.indexer.record_type_index_blacklist = "post".into();
+    })
+    .await;
+    let uploads = w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst);
+    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "x"}})).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("RECORD_TYPE_INDEX_MODE"), "{v}");
+    assert_eq!(w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst), uploads);
+}
+
+#[tokio::test]
+async fn without_an_indexer_nothing_is_published() {
+    let t = TestServer::start_with(|c| c.publish.wallet_file = Some(wallet_path())).await;
+    let r = reqwest::Client::new().post(t.url("/api/records/newRecord?recordType=post")).bearer_auth(token("pk")).json(&json!({"basic": {"name": "x"}})).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("--arweave-gateways"), "{v}");
+    // and a wallet file that is not a wallet stops the node at start with one line
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("wallet.json");
+    std::fs::write(&bad, b"{\"kty\":\"EC\"}").unwrap();
+    let mut cfg = oipd::config::ServeConfig::with_data_dir(dir.path().join("data"));
+    cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.publish.wallet_file = Some(bad);
+    let e = oipd::RunningServer::start(cfg).await.err().expect("refused").to_string();
+    assert!(e.contains("WALLET_FILE"), "{e}");
 }

@@ -73,7 +73,18 @@ fn apply(c: &mut Connection, batch: &[Processed]) -> Result<(), StoreError> {
                     tx.execute("DELETE FROM organizations WHERE did = ?", [target]).map_err(backend)?;
                 }
             }
-            Effect::Skipped { .. } => {}
+            Effect::Skipped { .. } => {
+                // What was published here for this transaction and waits for
+                // confirmation never will be: its pending document goes.
+                let did = format!("did:arweave:{}", p.txid);
+                let pending: Option<String> =
+                    tx.query_row("SELECT status FROM records WHERE did = ?", [&did], |r| r.get(0)).optional().map_err(backend)?.flatten();
+                if pending.as_deref() == Some(PENDING_STATUS) {
+                    write::delete_in(&tx, &did)?;
+                }
+                tx.execute("DELETE FROM templates WHERE did = ?1 AND json_extract(doc, '$.oip.recordStatus') = ?2", params![did, PENDING_STATUS])
+                    .map_err(backend)?;
+            }
         }
         tx.execute(
             "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES (?1,?2,?3,?4,?5)
