@@ -36,19 +36,18 @@ async fn main() {
     let block = Duration::from_secs(arg("--block-secs", "2").parse().expect("--block-secs"));
     let alice = Signer::new();
     let reg = tx_registration(&alice, "bench", "Bench", "Mark", 1000);
-    let basic = tx_template(&alice, "basic", &json!({
-        "name": "string", "index_name": 0, "description": "string", "index_description": 1,
-        "date": "uint64", "index_date": 2, "language": "enum",
-        "languageValues": [{"code": "en", "name": "English"}, {"code": "es", "name": "Spanish"}],
-        "index_language": 3, "tagItems": "repeated string", "index_tagItems": 4
-    }), 1001);
-    let registration = tx_template(&alice, "creatorRegistration", &json!({
-        "address": "string", "index_address": 0, "publicKey": "string", "index_publicKey": 1,
-        "handle": "string", "index_handle": 2, "surname": "string", "index_surname": 3
-    }), 1001);
-    let post = tx_template(&alice, "post", &json!({"articleText": "string", "index_articleText": 0, "replyTo": "dref", "index_replyTo": 1}), 1001);
+    let (templates, _) = templates_by(&alice, &[
+        ("basic", basic_fields()),
+        ("creatorRegistration", json!({
+            "address": "string", "index_address": 0, "publicKey": "string", "index_publicKey": 1,
+            "handle": "string", "index_handle": 2, "surname": "string", "index_surname": 3
+        })),
+        ("post", json!({"articleText": "string", "index_articleText": 0, "replyTo": "dref", "index_replyTo": 1})),
+    ], 1001);
     let bootstrap = reg.id.clone();
-    let gw = TestGateway::start(Chain { txs: vec![reg, basic, registration, post], tip: 1001, ..Default::default() }).await;
+    let mut txs = vec![reg];
+    txs.extend(templates);
+    let gw = TestGateway::start(Chain { txs, tip: 1001, ..Default::default() }).await;
     let b = bundler::TestBundler::start(Some(gw.chain.clone()), 1).await;
     b.set_credit(&address, u128::MAX / 2);
     let chain = gw.chain.clone();

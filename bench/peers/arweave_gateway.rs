@@ -43,12 +43,7 @@ fn from_line(l: &str) -> ChainTx {
 fn generate(n: usize) -> Vec<ChainTx> {
     let alice = Signer::new();
     let reg = tx_registration(&alice, "bench", "Bench", "Mark", 1000);
-    let basic = tx_template(&alice, "basic", &json!({
-        "name": "string", "index_name": 0, "description": "string", "index_description": 1,
-        "date": "uint64", "index_date": 2, "language": "enum",
-        "languageValues": [{"code": "en", "name": "English"}, {"code": "es", "name": "Spanish"}],
-        "index_language": 3, "tagItems": "repeated string", "index_tagItems": 4
-    }), 1001);
+    let basic = tx_template(&alice, "basic", &basic_fields(), 1001);
     let basic_id = basic.id.clone();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let done = std::sync::atomic::AtomicUsize::new(0);

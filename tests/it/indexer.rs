@@ -15,12 +15,7 @@ use crate::common::*;
 /// The templates every test chain starts with, by name → fields.
 fn template_fields() -> Vec<(&'static str, Value)> {
     vec![
-        ("basic", json!({
-            "name": "string", "index_name": 0, "description": "string", "index_description": 1,
-            "date": "uint64", "index_date": 2, "language": "enum",
-            "languageValues": [{"code": "en", "name": "English"}, {"code": "es", "name": "Spanish"}],
-            "index_language": 3, "tagItems": "repeated string", "index_tagItems": 4
-        })),
+        ("basic", basic_fields()),
         ("creatorRegistration", json!({
             "address": "string", "index_address": 0, "publicKey": "string", "index_publicKey": 1,
             "handle": "string", "index_handle": 2, "surname": "string", "index_surname": 3
@@ -52,12 +47,8 @@ fn world() -> World {
     let mut txs = Vec::new();
     let alice_reg = tx_registration(&alice, "alice", "Alice", "Liddell", 100);
     txs.push(alice_reg.clone());
-    let mut templates = std::collections::HashMap::new();
-    for (name, fields) in template_fields() {
-        let t = tx_template(&alice, name, &fields, 101);
-        templates.insert(name, t.id.clone());
-        txs.push(t);
-    }
+    let (published, templates) = templates_by(&alice, &template_fields(), 101);
+    txs.extend(published);
     let bob_reg = tx_record(&bob, "creatorRegistration", &json!([
         {"0": bob.address, "1": bob.modulus, "2": "bob", "3": "Builder", "t": templates["creatorRegistration"]},
         {"0": "Bob", "3": 1, "t": templates["basic"]}
@@ -82,32 +73,14 @@ async fn node(gw: &TestGateway, bootstrap: &str, f: impl FnOnce(&mut oipd::confi
     let url = gw.url.clone();
     let bootstrap = bootstrap.to_owned();
     TestServer::start_with(move |c| {
-        c.indexer.arweave_gateways = url;
-        c.indexer.index_start_block = 0;
-        c.indexer.index_interval = 1;
-        c.indexer.index_bootstrap_creators = bootstrap;
-        c.clients.outbound_read_timeout_secs = 2;
-        c.clients.outbound_timeout_secs = 3;
+        index_from(c, &url, &bootstrap, 2, 3);
         f(c);
     })
     .await
 }
 
 async fn health(s: &TestServer) -> Value {
-    s.get_json("/api/health/indexer", None).await.1
-}
-
-/// Wait until the indexer has finished a cycle at or past `height`.
-async fn indexed_to(s: &TestServer, height: u64) -> Value {
-    let cycles = health(s).await["cycles"].as_u64().unwrap_or(0);
-    let ok = wait_for(async || {
-        let h = health(s).await;
-        h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
-    }, 60)
-    .await;
-    let h = health(s).await;
-    assert!(ok, "indexer did not reach {height}: {h:#}");
-    h
+    indexer_health(s).await
 }
 
 async fn record_by_did(s: &TestServer, did: &str) -> Option<Value> {

@@ -62,10 +62,6 @@ fn wallet_address() -> String {
     oipd::arweave::jwk::address_of(&n)
 }
 
-async fn health(s: &TestServer) -> Value {
-    s.get_json("/api/health/indexer", None).await.1
-}
-
 /// Mine the pending block and wait until the indexer has finished a cycle past it.
 async fn mine(w: &World) {
     let tip = {
@@ -74,16 +70,6 @@ async fn mine(w: &World) {
     };
     w.gw.set_tip(tip);
     indexed_to(&w.node, tip).await;
-}
-
-async fn indexed_to(s: &TestServer, height: u64) {
-    let cycles = health(s).await["cycles"].as_u64().unwrap_or(0);
-    let ok = wait_for(async || {
-        let h = health(s).await;
-        h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
-    }, 60)
-    .await;
-    assert!(ok, "indexer did not reach {height}: {:#}", health(s).await);
 }
 
 async fn by_did(s: &TestServer, did: &str) -> (u64, Option<Value>) {
@@ -106,12 +92,8 @@ async fn world_with(registered: bool, wallet: bool, f: impl FnOnce(&mut oipd::co
     let alice = Signer::new();
     let reg = tx_registration(&alice, "alice", "Alice", "Liddell", 100);
     let mut txs = vec![reg.clone()];
-    let mut templates = std::collections::HashMap::new();
-    for (name, f) in fields() {
-        let t = tx_template(&alice, name, &f, 101);
-        templates.insert(name, t.id.clone());
-        txs.push(t);
-    }
+    let (published, templates) = templates_by(&alice, &fields(), 101);
+    txs.extend(published);
     let squat = tx_record(&alice, "exercise", &json!([
         {"0": "Squat", "t": templates["basic"]}, {"0": 5, "t": templates["exercise"]}
     ]), 102);
@@ -122,12 +104,7 @@ async fn world_with(registered: bool, wallet: bool, f: impl FnOnce(&mut oipd::co
     bundler.set_credit(&address, 10_000_000);
     let (gwu, bu, reg_id) = (gw.url.clone(), bundler.url.clone(), reg.id.clone());
     let node = TestServer::start_with(move |c| {
-        c.indexer.arweave_gateways = gwu;
-        c.indexer.index_start_block = 0;
-        c.indexer.index_interval = 1;
-        c.indexer.index_bootstrap_creators = reg_id;
-        c.clients.outbound_read_timeout_secs = 5;
-        c.clients.outbound_timeout_secs = 10;
+        index_from(c, &gwu, &reg_id, 5, 10);
         c.publish.wallet_file = wallet.then(wallet_path);
         c.publish.bundler_url = bu.clone();
         c.publish.bundler_payment_url = bu;

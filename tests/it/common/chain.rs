@@ -124,6 +124,24 @@ pub fn tx_template(s: &Signer, name: &str, fields: &Value, height: u64) -> Chain
     finish(s, tags, data, message, height)
 }
 
+/// Templates (name → field definition) published by `s` at `height`: the
+/// transactions, and each template's id by name.
+pub fn templates_by(s: &Signer, fields: &[(&'static str, Value)], height: u64) -> (Vec<ChainTx>, HashMap<&'static str, String>) {
+    let txs: Vec<ChainTx> = fields.iter().map(|(name, f)| tx_template(s, name, f, height)).collect();
+    let ids = fields.iter().zip(&txs).map(|((name, _), t)| (*name, t.id.clone())).collect();
+    (txs, ids)
+}
+
+/// The `basic` template of the benchmarks' chains.
+pub fn basic_fields() -> Value {
+    json!({
+        "name": "string", "index_name": 0, "description": "string", "index_description": 1,
+        "date": "uint64", "index_date": 2, "language": "enum",
+        "languageValues": [{"code": "en", "name": "English"}, {"code": "es", "name": "Spanish"}],
+        "index_language": 3, "tagItems": "repeated string", "index_tagItems": 4
+    })
+}
+
 /// What the gateway does instead of answering.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {

@@ -95,3 +95,32 @@ pub async fn wait_for(mut f: impl AsyncFnMut() -> bool, secs: u64) -> bool {
     }
     false
 }
+
+/// Point `c`'s indexer at a test gateway: from block 0, a cycle a second, the
+/// given bootstrap registration, short outbound timeouts (`read`, `total` s).
+pub fn index_from(c: &mut ServeConfig, gateway: &str, bootstrap: &str, read: u64, total: u64) {
+    c.indexer.arweave_gateways = gateway.to_owned();
+    c.indexer.index_start_block = 0;
+    c.indexer.index_interval = 1;
+    c.indexer.index_bootstrap_creators = bootstrap.to_owned();
+    c.clients.outbound_read_timeout_secs = read;
+    c.clients.outbound_timeout_secs = total;
+}
+
+/// `GET /api/health/indexer`.
+pub async fn indexer_health(s: &TestServer) -> serde_json::Value {
+    s.get_json("/api/health/indexer", None).await.1
+}
+
+/// Wait until the indexer has finished a cycle at or past `height`; its health then.
+pub async fn indexed_to(s: &TestServer, height: u64) -> serde_json::Value {
+    let cycles = indexer_health(s).await["cycles"].as_u64().unwrap_or(0);
+    let ok = wait_for(async || {
+        let h = indexer_health(s).await;
+        h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
+    }, 60)
+    .await;
+    let h = indexer_health(s).await;
+    assert!(ok, "indexer did not reach {height}: {h:#}");
+    h
+}
