@@ -9,6 +9,7 @@ mod chain;
 mod contract;
 mod fixtures;
 mod multipart;
+mod pg;
 mod process;
 mod raw;
 mod server;
