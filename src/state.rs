@@ -174,6 +174,12 @@ impl AppState {
         })?;
         let gun_secret = crate::gun::load_secret(config.gun.gun_encryption_secret.as_deref(), &config.data_dir).map_err(io("reading the GUN node secret in", &config.data_dir))?;
         let node_id = crate::gun::load_node_id(config.gun.gun_node_id.as_deref(), &config.data_dir).map_err(io("reading the GUN node id in", &config.data_dir))?;
+        // This process among nodes sharing the store: for leases on singleton work.
+        let lease = crate::tasks::LeaseSpec {
+            leases: stores.leases.clone(),
+            holder: format!("{node_id}/{}/{:08x}", std::process::id(), fastrand::u32(..)),
+            ttl: Duration::from_secs(config.store.lease_ttl_secs.max(1)),
+        };
         let gun = Arc::new(crate::gun::service::GunService::new(
             stores.gun.clone(),
             stores.records.clone(),
@@ -272,7 +278,11 @@ impl AppState {
                 bounds.register(sync.clone());
                 let s = sync.clone();
                 tasks
-                    .spawn("gun_sync", RestartPolicy::OnFailure { initial: Duration::from_secs(5), max: Duration::from_secs(300) }, move |ctx| s.clone().run(ctx))
+                    .spawn(
+                        "gun_sync",
+                        RestartPolicy::OnFailure { initial: Duration::from_secs(5), max: Duration::from_secs(300) },
+                        crate::tasks::singleton("gun_sync", lease.clone(), move |ctx| s.clone().run(ctx)),
+                    )
                     .map_err(spawn_error)?;
                 Some(sync)
             }
@@ -300,9 +310,11 @@ impl AppState {
                 bounds.register(ix.clone());
                 let task = ix.clone();
                 tasks
-                    .spawn("indexer", RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(300) }, move |ctx| {
-                        task.clone().run(ctx)
-                    })
+                    .spawn(
+                        "indexer",
+                        RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(300) },
+                        crate::tasks::singleton("indexer", lease.clone(), move |ctx| task.clone().run(ctx)),
+                    )
                     .map_err(spawn_error)?;
                 Some(ix)
             }

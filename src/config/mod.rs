@@ -259,14 +259,21 @@ pub struct HttpConfig {
 /// Where records live, and how long one query may run.
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
-    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`).
+    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`) or
+    /// `postgres://user:password@host:port/db`.
     #[arg(long, env = "OIPD_STORE")]
     pub store: Option<String>,
 
-    /// Bound: milliseconds one records query may run in SQLite before it is
-    /// interrupted (→ 503); a query whose client disconnected stops at once.
+    /// Bound: milliseconds one records query may run (SQLite: interrupted;
+    /// PostgreSQL: `statement_timeout`) → 503; a query whose client disconnected stops at once.
     #[arg(long, env = "OIPD_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
     pub query_timeout_ms: u64,
+
+    /// Seconds a node's lease on singleton background work (indexer, GUN sync)
+    /// lasts unrenewed; when nodes share a PostgreSQL store, a dead node's work
+    /// moves to another within about this long.
+    #[arg(long, env = "OIPD_LEASE_TTL_SECS", default_value_t = 15)]
+    pub lease_ttl_secs: u64,
 }
 
 /// Media: the generate-media mount, uploads, the default access level.

@@ -12,16 +12,20 @@ use super::postgres::PgStore;
 use super::sqlite::{SqliteStore, READ_BUDGET};
 use super::indexer::IndexerStore;
 use super::gun::GunStore;
+use super::lease::LeaseStore;
 use super::users::UserStore;
 use super::{RecordStore, StoreError};
 
-/// Every store of the node, over one backend: records, accounts and the GUN graph.
+/// Every store of the node, over one backend: records, accounts, the indexer's
+/// state, the GUN graph and the leases of singleton work.
 #[derive(Clone)]
 pub struct Stores {
     pub records: Arc<dyn RecordStore>,
     pub users: Arc<dyn UserStore>,
     pub indexer: Arc<dyn IndexerStore>,
     pub gun: Arc<dyn GunStore>,
+    /// Who runs singleton background work when nodes share the store.
+    pub leases: Arc<dyn LeaseStore>,
 }
 
 /// A parsed store URL.
@@ -80,11 +84,11 @@ pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Stores, StoreError>
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
             }
             let s = Arc::new(SqliteStore::open(path)?.with_read_budget(read_budget));
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s })
         }
         StoreUrl::Postgres(u) => {
             let s = Arc::new(PgStore::open(u, read_budget)?);
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s })
         }
     }
 }

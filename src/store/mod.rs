@@ -17,6 +17,7 @@
 pub mod backends;
 pub mod gun;
 pub mod indexer;
+pub mod lease;
 pub mod postgres;
 pub mod sqlite;
 pub mod users;

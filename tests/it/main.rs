@@ -25,6 +25,7 @@ mod layers;
 mod media_api;
 mod media_flows;
 mod memory;
+mod nodes;
 mod notes;
 mod page_contracts;
 mod pages;

@@ -18,6 +18,7 @@ pub use chain::*;
 pub use contract::*;
 pub use fixtures::*;
 pub use multipart::*;
+pub use pg::*;
 pub use process::*;
 pub use raw::*;
 pub use server::*;
