@@ -104,3 +104,36 @@ fn two_nodes_share_one_postgres_and_the_indexer_moves_when_its_node_is_killed() 
     assert_eq!(h["processed"], 1, "{h:#}");
     drop(gw);
 }
+
+/// The database refusing connections under a running node (as during a restart):
+/// requests answer 503 + `Retry-After`, never 500 or a hang; when it accepts them
+/// again the pool recovers by itself.
+#[tokio::test]
+async fn the_database_going_away_is_503_and_the_pool_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = database_for(&tmp.path().join("db"));
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let t = TestServer::start_with(|c| c.store.store = Some(url.clone())).await;
+    t.seed(&[record("did:arweave:pg1", "post", "One", json!({"post": {}}))]).await;
+    let psql = |sql: String| {
+        let out = cluster().client("psql").args(["-d", "postgres", "-qAt", "-c", &sql]).output().unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let get = || async { reqwest::get(t.url("/api/records?limit=1")).await.unwrap() };
+    assert_eq!(get().await.status(), 200);
+    psql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"));
+    psql(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"));
+    for _ in 0..3 {
+        let r = get().await;
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+        let v: Value = r.json().await.unwrap();
+        assert!(v["error"].is_string(), "{v}");
+    }
+    psql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"));
+    let r = get().await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["searchResults"], 1);
+    assert_eq!(t.bound("postgres_pool").await.1, 0, "no connection left checked out");
+}
