@@ -284,6 +284,13 @@ pub struct MediaConfig {
     #[arg(long, env = "OIPD_GENERATE_MEDIA_DIR")]
     pub generate_media_dir: Option<PathBuf>,
 
+    /// Where content-addressed media lives: empty = `<data-dir>/media/` on
+    /// local disk; `s3://bucket/prefix` = an S3-compatible object store
+    /// (endpoint, region and credentials from the AWS variables), with the
+    /// manifests in the store.
+    #[arg(long, env = "OIPD_MEDIA_STORE", default_value = "")]
+    pub media_store: String,
+
     /// Bound: largest upload accepted by `POST /api/media/upload`, in bytes.
     #[arg(long, env = "OIPD_UPLOAD_MAX_BYTES", default_value_t = 500 * 1024 * 1024)]
     pub upload_max_bytes: u64,

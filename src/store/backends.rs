@@ -13,6 +13,7 @@ use super::sqlite::{SqliteStore, READ_BUDGET};
 use super::indexer::IndexerStore;
 use super::gun::GunStore;
 use super::lease::LeaseStore;
+use super::media::MediaIndexStore;
 use super::users::UserStore;
 use super::{RecordStore, StoreError};
 
@@ -26,6 +27,8 @@ pub struct Stores {
     pub gun: Arc<dyn GunStore>,
     /// Who runs singleton background work when nodes share the store.
     pub leases: Arc<dyn LeaseStore>,
+    /// Manifests of media kept in an object store.
+    pub media: Arc<dyn MediaIndexStore>,
 }
 
 /// A parsed store URL.
@@ -84,11 +87,11 @@ pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Stores, StoreError>
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
             }
             let s = Arc::new(SqliteStore::open(path)?.with_read_budget(read_budget));
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s.clone(), media: s })
         }
         StoreUrl::Postgres(u) => {
             let s = Arc::new(PgStore::open(u, read_budget)?);
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s.clone(), media: s })
         }
     }
 }

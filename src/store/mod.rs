@@ -18,6 +18,7 @@ pub mod backends;
 pub mod gun;
 pub mod indexer;
 pub mod lease;
+pub mod media;
 pub mod postgres;
 pub mod sqlite;
 pub mod users;

@@ -24,6 +24,7 @@ mod indexer_gateway;
 mod layers;
 mod media_api;
 mod media_flows;
+mod media_s3;
 mod memory;
 mod nodes;
 mod notes;

@@ -11,7 +11,7 @@
 //! One file per concern: [`schema`] (versioned migrations, applied at start under
 //! an advisory lock), [`records`] (the record store: reads streamed from a row
 //! stream, writes), [`users`], [`indexer`], [`gun`], [`lease`] (singleton
-//! background work across nodes).
+//! background work across nodes), [`media`] (manifests of media in an object store).
 //!
 //! Bounds: a pool of at most [`POOL_SIZE`] connections (a query waits at most
 //! [`POOL_WAIT`] for one, then 503 — [`StoreError::Busy`]); each statement's
@@ -25,6 +25,7 @@
 pub mod gun;
 pub mod indexer;
 pub mod lease;
+pub mod media;
 pub mod records;
 pub mod schema;
 pub mod sql;

@@ -123,6 +123,15 @@ pub const MIGRATIONS: &[&str] = &[
         expires_at timestamptz NOT NULL
     );
     "#,
+    // 6: manifests of media kept in an object store, and its uploads in progress
+    r#"
+    CREATE TABLE media (
+        id T PRIMARY KEY, object_key T NOT NULL, size bigint NOT NULL, created_ms bigint NOT NULL, manifest text NOT NULL
+    );
+    CREATE INDEX media_key ON media(object_key);
+    CREATE TABLE media_uploads (upload_id T PRIMARY KEY, object_key T NOT NULL, started_ms bigint NOT NULL);
+    CREATE INDEX media_uploads_started ON media_uploads(started_ms);
+    "#,
 ];
 
 /// Apply the migrations not yet applied, under [`MIGRATION_LOCK`].

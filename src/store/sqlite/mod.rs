@@ -23,6 +23,7 @@
 pub mod conn;
 pub mod gun;
 pub mod indexer;
+pub mod media;
 pub mod read;
 pub mod schema;
 pub mod sql;

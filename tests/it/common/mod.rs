@@ -12,6 +12,7 @@ mod multipart;
 mod pg;
 mod process;
 mod raw;
+mod s3;
 mod server;
 
 pub use chain::*;
@@ -21,4 +22,5 @@ pub use multipart::*;
 pub use pg::*;
 pub use process::*;
 pub use raw::*;
+pub use s3::*;
 pub use server::*;
