@@ -19,10 +19,9 @@
 //! for every validator and conditional); bytes come from [`S3Object`], whose
 //! ranges are ranged GETs streamed chunk by chunk.
 //!
-//! Bounds: [`PART_BYTES`] buffered per upload (S3's smallest part); at most
-//! [`MAX_PARTS`] parts (so an upload limit above `PART_BYTES * MAX_PARTS` is
-//! refused at start); each ranged GET holds one outbound slot and one chunk
-//! in flight.
+//! Bounds: [`PART_BYTES`] buffered per upload (S3's smallest part; S3 allows
+//! [`MAX_PARTS`] parts, 50 GB, far above `--upload-max-bytes`); each ranged GET
+//! holds one slot of the outbound client (per-host bound) and one chunk in flight.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

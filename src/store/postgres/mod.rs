@@ -32,10 +32,11 @@ pub mod sql;
 pub mod translate;
 pub mod users;
 
+pub use sql::pg_error;
+
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, NoTls};
 
 use crate::limits::{BoundReport, BoundSource};
@@ -54,31 +55,6 @@ pub const FETCH_CHUNK: usize = 500;
 pub struct PgStore {
     pool: Pool,
     budget: Duration,
-}
-
-/// Map a driver error: unreachable or restarting database → [`StoreError::Busy`];
-/// `statement_timeout` → [`StoreError::TimedOut`]; full disk → [`StoreError::Full`].
-pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    if let Some(code) = e.code() {
-        if *code == SqlState::QUERY_CANCELED {
-            return StoreError::TimedOut;
-        }
-        if *code == SqlState::DISK_FULL {
-            return StoreError::Full;
-        }
-        let c = code.code();
-        // connection exceptions, shutdown/crash, too many connections, serialization/deadlock
-        if c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "40001" || c == "40P01" {
-            return StoreError::Busy;
-        }
-    }
-    if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
-        return StoreError::Busy;
-    }
-    match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code())),
-        None => StoreError::Backend(format!("postgres: {e}")),
-    }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {

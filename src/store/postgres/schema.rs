@@ -8,7 +8,7 @@
 
 use tokio_postgres::Client;
 
-use super::pg_error;
+use super::sql::pg_error;
 use crate::store::StoreError;
 
 /// The advisory lock key migrations run under (any constant unique to oipd).

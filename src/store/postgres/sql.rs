@@ -1,11 +1,40 @@
-//! SQL building blocks for PostgreSQL: fragments written with `?` placeholders
+//! SQL building blocks for PostgreSQL, and the mapping of driver errors to
+//! [`StoreError`] ([`pg_error`]): fragments written with `?` placeholders
 //! and their parameters in order ([`Frag`]), numbered and typed (`$n::text`,
 //! `$n::int8`, `$n::float8`) only when the statement is finished ([`Frag::finish`]),
 //! so fragments compose as the SQLite backend's do. No SQL text here contains a
 //! literal `?` (jsonb's `?` operators are never used); JSON paths are embedded
 //! only from validated segments.
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+
+use crate::store::StoreError;
+
+/// Map a driver error: unreachable or restarting database → [`StoreError::Busy`];
+/// `statement_timeout` → [`StoreError::TimedOut`]; full disk → [`StoreError::Full`].
+pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    if let Some(code) = e.code() {
+        if *code == SqlState::QUERY_CANCELED {
+            return StoreError::TimedOut;
+        }
+        if *code == SqlState::DISK_FULL {
+            return StoreError::Full;
+        }
+        let c = code.code();
+        // connection exceptions, shutdown/crash, too many connections, serialization/deadlock
+        if c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "40001" || c == "40P01" {
+            return StoreError::Busy;
+        }
+    }
+    if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return StoreError::Busy;
+    }
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code())),
+        None => StoreError::Backend(format!("postgres: {e}")),
+    }
+}
 
 /// One parameter.
 #[derive(Debug, Clone, PartialEq)]
