@@ -188,6 +188,65 @@ impl S3Media {
         Ok(())
     }
 
+    /// Start a multipart upload of at most `max_bytes`, recorded in the store.
+    async fn start(&self, max_bytes: u64) -> Result<S3Upload, UploadError> {
+        let inner = &self.inner;
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name).map_err(|e| UploadError::Io(std::io::Error::other(e.to_string())))?;
+        let key = inner.key(&format!("objects/{}", hex::encode(name)));
+        let action = inner.bucket.create_multipart_upload(Some(&inner.credentials), &key);
+        let url = action.sign(SIGNED_FOR);
+        let r = inner.send(Method::POST, url, None, CONTROL_TIMEOUT).await.map_err(|e| unavailable("starting the upload", e))?;
+        let text = r.bytes_limited(Some(64 * 1024)).await.map_err(|e| unavailable("starting the upload", e))?;
+        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&String::from_utf8_lossy(&text)).map_err(|e| unavailable("starting the upload", e))?;
+        let upload_id = created.upload_id().to_owned();
+        let upload = S3Upload {
+            inner: inner.clone(),
+            key,
+            upload_id,
+            limit: max_bytes,
+            size: 0,
+            hasher: Sha256::new(),
+            buf: BytesMut::new(),
+            etags: Vec::new(),
+            open: true,
+        };
+        if let Err(e) = inner.index.media_upload_started(&upload.upload_id, &upload.key).await {
+            return Err(unavailable("recording the upload", e)); // dropped: aborted
+        }
+        Ok(upload)
+    }
+
+    /// Copy in a local item (`oipd migrate`): nothing when its id is published
+    /// already; else its bytes are uploaded while hashed, and published with
+    /// `manifest` only when they hash to `id`.
+    pub async fn import_file(&self, id: &MediaId, original: &std::path::Path, manifest: String) -> Result<Imported, UploadError> {
+        use tokio::io::AsyncReadExt;
+        if self.inner.index.media_get(id.as_str()).await.map_err(|e| unavailable("reading the manifests", e))?.is_some() {
+            return Ok(Imported::Present);
+        }
+        let mut f = tokio::fs::File::open(original).await?;
+        let mut up = self.start(u64::MAX).await?;
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            up.push(&buf[..n]).await?;
+        }
+        let got = up.complete().await?;
+        if got != id.as_str() {
+            let _ = self.inner.delete(&up.key).await;
+            up.inner.abort(&up.key, &up.upload_id).await;
+            up.open = false;
+            return Ok(Imported::HashMismatch(got));
+        }
+        let size = up.size;
+        up.publish(&got, manifest).await?;
+        Ok(Imported::Copied(size))
+    }
+
     /// Abort the multipart uploads recorded more than `age` ago and never ended
     /// (their node died), and delete objects completed but never published.
     /// Returns how many were cleaned.
@@ -222,32 +281,19 @@ impl MediaBackend for S3Media {
     }
 
     async fn begin_upload(&self, max_bytes: u64) -> Result<Box<dyn UploadSink>, UploadError> {
-        let inner = &self.inner;
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name).map_err(|e| UploadError::Io(std::io::Error::other(e.to_string())))?;
-        let key = inner.key(&format!("objects/{}", hex::encode(name)));
-        let action = inner.bucket.create_multipart_upload(Some(&inner.credentials), &key);
-        let url = action.sign(SIGNED_FOR);
-        let r = inner.send(Method::POST, url, None, CONTROL_TIMEOUT).await.map_err(|e| unavailable("starting the upload", e))?;
-        let text = r.bytes_limited(Some(64 * 1024)).await.map_err(|e| unavailable("starting the upload", e))?;
-        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&String::from_utf8_lossy(&text)).map_err(|e| unavailable("starting the upload", e))?;
-        let upload_id = created.upload_id().to_owned();
-        let upload = S3Upload {
-            inner: inner.clone(),
-            key,
-            upload_id,
-            limit: max_bytes,
-            size: 0,
-            hasher: Sha256::new(),
-            buf: BytesMut::new(),
-            etags: Vec::new(),
-            open: true,
-        };
-        if let Err(e) = inner.index.media_upload_started(&upload.upload_id, &upload.key).await {
-            return Err(unavailable("recording the upload", e)); // dropped: aborted
-        }
-        Ok(Box::new(upload))
+        Ok(Box::new(self.start(max_bytes).await?))
     }
+}
+
+/// What [`S3Media::import_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// Uploaded and published (bytes).
+    Copied(u64),
+    /// Published already: nothing done.
+    Present,
+    /// The bytes hash to this, not to their id: nothing published.
+    HashMismatch(String),
 }
 
 /// An upload in progress; dropped unfinished, its multipart upload is aborted.
@@ -295,7 +341,33 @@ impl UploadSink for S3Upload {
         self.size
     }
 
-    async fn finish(mut self: Box<Self>, new: NewMedia) -> Result<Ingested, UploadError> {
+    async fn finish(self: Box<Self>, new: NewMedia) -> Result<Ingested, UploadError> {
+        let mut this = *self;
+        let id = this.complete().await?;
+        let manifest = Manifest {
+            media_id: id.clone(),
+            original_name: new.original_name,
+            mime_type: new.mime_type,
+            file_size: this.size,
+            magnet_uri: String::new(),
+            info_hash: String::new(),
+            http_url: format!("{}{}", new.url_base, id),
+            created_at: crate::civil::iso_now(),
+            user_public_key: Some(new.owner),
+            access_level: Some(new.access.as_str().to_owned()),
+            extra: Default::default(),
+        };
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| UploadError::Io(std::io::Error::other(e)))?;
+        let (row, created) = this.publish(&id, text).await?;
+        let manifest = if created { Some(manifest) } else { serde_json::from_str(&row.manifest).ok() };
+        Ok(Ingested { media_id: id, manifest, created })
+    }
+}
+
+impl S3Upload {
+    /// Send the last part and complete the upload: the object exists (not yet
+    /// published). Returns the bytes' SHA-256, hex.
+    async fn complete(&mut self) -> Result<String, UploadError> {
         if !self.buf.is_empty() || self.etags.is_empty() {
             let last = std::mem::take(&mut self.buf).freeze();
             self.send_part(last).await?;
@@ -309,41 +381,29 @@ impl UploadSink for S3Upload {
         if String::from_utf8_lossy(&text).contains("<Error>") {
             return Err(unavailable("completing the upload", "the object store answered an error"));
         }
-        let id = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        let manifest = Manifest {
-            media_id: id.clone(),
-            original_name: new.original_name,
-            mime_type: new.mime_type,
-            file_size: self.size,
-            magnet_uri: String::new(),
-            info_hash: String::new(),
-            http_url: format!("{}{}", new.url_base, id),
-            created_at: crate::civil::iso_now(),
-            user_public_key: Some(new.owner),
-            access_level: Some(new.access.as_str().to_owned()),
-            extra: Default::default(),
-        };
-        let text = serde_json::to_string_pretty(&manifest).map_err(|e| UploadError::Io(std::io::Error::other(e)))?;
-        let row = MediaRow { id: id.clone(), key: self.key.clone(), size: self.size, created_ms: crate::store::gun::now_ms(), manifest: text };
+        Ok(hex::encode(std::mem::take(&mut self.hasher).finalize()))
+    }
+
+    /// Publish the completed object under `id` with `manifest` (the commit
+    /// point): the row in force, and whether it is ours. Not ours (the bytes were
+    /// there first) or not published: our object is deleted.
+    async fn publish(mut self, id: &str, manifest: String) -> Result<(MediaRow, bool), UploadError> {
+        let row = MediaRow { id: id.to_owned(), key: self.key.clone(), size: self.size, created_ms: crate::store::gun::now_ms(), manifest };
+        self.open = false;
         let published = self.inner.index.media_publish(row).await;
         let (row, created) = match published {
             Ok(r) => r,
             Err(e) => {
-                // not published: the completed object must go
                 let _ = self.inner.delete(&self.key).await;
                 self.inner.abort(&self.key, &self.upload_id).await;
-                self.open = false;
                 return Err(unavailable("publishing the upload", e));
             }
         };
         if !created {
-            // someone uploaded these bytes first: theirs stays, ours goes
             let _ = self.inner.delete(&self.key).await;
         }
-        self.open = false;
         let _ = self.inner.index.media_upload_ended(&self.upload_id).await;
-        let manifest = if created { Some(manifest) } else { serde_json::from_str(&row.manifest).ok() };
-        Ok(Ingested { media_id: id, manifest, created })
+        Ok((row, created))
     }
 }
 

@@ -15,6 +15,7 @@
 //! are owner-only (organizations do not exist yet).
 
 pub mod backends;
+pub mod copy;
 pub mod gun;
 pub mod indexer;
 pub mod lease;

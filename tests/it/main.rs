@@ -26,6 +26,7 @@ mod media_api;
 mod media_flows;
 mod media_s3;
 mod memory;
+mod migrate;
 mod nodes;
 mod notes;
 mod page_contracts;

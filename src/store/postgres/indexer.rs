@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::records::{clean, delete_in, upsert_records_in, upsert_templates_in};
 use super::{pg_error, PgStore};
-use crate::store::indexer::{Creator, Effect, IndexerStore, LedgerEntry, Listing, Processed, MAX_LIST, PENDING_STATUS};
+use crate::store::indexer::{Creator, CreatorRow, Effect, IndexerStore, LedgerEntry, LedgerRow, Listing, OrganizationRow, Processed, MAX_LIST, PENDING_STATUS};
 use crate::store::StoreError;
 
 async fn listing(s: &PgStore, table: &str, status_filter: &str, limit: u32) -> Result<Listing, StoreError> {
@@ -24,6 +24,38 @@ async fn listing(s: &PgStore, table: &str, status_filter: &str, limit: u32) -> R
 
 #[async_trait]
 impl IndexerStore for PgStore {
+    async fn copy_in(&self, creators: Vec<CreatorRow>, organizations: Vec<OrganizationRow>, ledger: Vec<LedgerRow>) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        for r in &creators {
+            tx.execute(
+                "INSERT INTO creators (did, address, handle, public_key, in_block, status, bootstrap, doc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+                &[&r.creator.did_tx, &r.creator.did_address, &r.creator.handle.replace('\0', ""), &r.creator.public_key, &r.in_block, &clean(&r.status), &r.bootstrap, &r.doc],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        for o in &organizations {
+            tx.execute(
+                "INSERT INTO organizations (did, handle, address, in_block, doc) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
+                &[&o.did, &o.handle.replace('\0', ""), &o.did_address, &o.in_block, &o.doc],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        for l in &ledger {
+            tx.execute(
+                "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
+                &[&l.txid, &(l.height as i64), &l.block_id, &l.outcome.replace('\0', ""), &l.bootstrap],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        c.done();
+        Ok(())
+    }
+
     async fn resume_height(&self) -> Result<Option<u64>, StoreError> {
         let c = self.conn().await?;
         let h: Option<i64> = c

@@ -21,6 +21,7 @@
 //! at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
 
 pub mod conn;
+pub mod dump;
 pub mod gun;
 pub mod indexer;
 pub mod media;
