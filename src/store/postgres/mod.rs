@@ -18,7 +18,9 @@
 //! time is the query budget as `statement_timeout` (past it → 503); a request
 //! whose caller goes away cancels its query (cancel request) and its connection
 //! is discarded, never reused mid-query; page reads and reference fetches stream
-//! rows from the server as they are consumed ([`crate::store::FETCH_QUEUE`]).
+//! rows from the server as they are consumed ([`crate::store::FETCH_QUEUE`]);
+//! only fixed statements are prepared and cached per connection (their number is
+//! that of the statements in this module), queries built from filters are not.
 //! When the database is unreachable (restarting), every query answers
 //! [`StoreError::Busy`] (503 + `Retry-After`) and the pool reconnects by itself.
 
