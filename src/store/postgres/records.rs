@@ -365,7 +365,15 @@ impl RecordStore for PgStore {
 
     async fn after_bulk_load(&self) -> Result<(), StoreError> {
         let c = self.conn().await?;
-        c.batch_execute("ANALYZE records; ANALYZE record_tags; ANALYZE record_docs").await.map_err(pg_error)?;
+        // One statement each (VACUUM cannot run in the implicit transaction of a
+        // multi-statement string). VACUUM sets the visibility map index-only counts
+        // use; autovacuum does it later anyway, so it may fail (the query budget).
+        for t in ["records", "record_tags", "record_docs"] {
+            if let Err(e) = c.batch_execute(&format!("VACUUM {t}")).await {
+                tracing::warn!(table = t, error = %e, "VACUUM after a bulk load");
+            }
+            c.batch_execute(&format!("ANALYZE {t}")).await.map_err(pg_error)?;
+        }
         c.done();
         Ok(())
     }

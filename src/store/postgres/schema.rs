@@ -132,6 +132,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE media_uploads (upload_id T PRIMARY KEY, object_key T NOT NULL, started_ms bigint NOT NULL);
     CREATE INDEX media_uploads_started ON media_uploads(started_ms);
     "#,
+    // 7: the listing orders (newest block first, missing last, newest row first) as
+    // indexes, carrying the visibility flags: a page is the first rows of an index
+    // scan and a count an index-only scan, as SQLite's rowid-ordered tables give
+    r#"
+    CREATE INDEX records_type_order ON records (record_type_lc, in_block DESC NULLS LAST, id DESC) INCLUDE (public, hidden);
+    CREATE INDEX records_order ON records (in_block DESC NULLS LAST, id DESC) INCLUDE (public, hidden);
+    "#,
 ];
 
 /// Apply the migrations not yet applied, under [`MIGRATION_LOCK`].
