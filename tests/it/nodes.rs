@@ -2,7 +2,9 @@
 //! `oipd serve` processes share a database; a record written on one is readable
 //! on the other at once (and private stays private); the indexer, singleton
 //! work, runs on exactly one of them, and when that one is killed with -9 it
-//! moves to the other within the lease's bound.
+//! moves to the other within the lease's bound. And the faults of one node's
+//! database: refused connections (503, then recovery), a query over its budget
+//! (`statement_timeout` → 503), a client leaving (its query cancelled).
 
 use std::time::{Duration, Instant};
 
@@ -136,4 +138,54 @@ async fn the_database_going_away_is_503_and_the_pool_recovers() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["searchResults"], 1);
     assert_eq!(t.bound("postgres_pool").await.1, 0, "no connection left checked out");
+}
+
+/// A query stuck behind a lock: past the query budget it is cancelled by
+/// `statement_timeout` → 503 + `Retry-After`; a client that leaves first has its
+/// query cancelled at once (not left running until the budget).
+#[tokio::test]
+async fn the_query_budget_is_statement_timeout_and_a_leaving_client_cancels_its_query() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let url = database_for(&tmp.path().join("db"));
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let t = TestServer::start_with(|c| {
+        c.store.store = Some(url.clone());
+        c.store.query_timeout_ms = 3000;
+    })
+    .await;
+    t.seed(&[record("did:arweave:pg1", "post", "One", json!({"post": {}}))]).await;
+    let psql_out = |sql: &str| {
+        let out = cluster().client("psql").args(["-d", "postgres", "-qAt", "-c", sql]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // another session holds the records table
+    let mut locker = cluster().client("psql").args(["-d", &db, "-q"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    locker.stdin.as_mut().unwrap().write_all(b"BEGIN; LOCK TABLE records IN ACCESS EXCLUSIVE MODE;\n").unwrap();
+    locker.stdin.as_mut().unwrap().flush().unwrap();
+    let waiting = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'oipd' AND wait_event_type = 'Lock'");
+    assert!(wait_for(async || psql_out(&format!("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = '{db}' AND l.mode = 'AccessExclusiveLock' AND l.granted")) != "0", 10).await);
+
+    // a client that leaves: its query does not wait out the budget
+    let u = t.url("/api/records?limit=1");
+    let client = tokio::spawn(async move { reqwest::get(u).await });
+    assert!(wait_for(async || psql_out(&waiting) == "1", 2).await, "the query waits on the lock");
+    client.abort(); // the client goes away
+    let left = std::time::Instant::now();
+    assert!(wait_for(async || psql_out(&waiting) == "0", 2).await, "the query was cancelled when its client left");
+    assert!(left.elapsed() < std::time::Duration::from_millis(2500), "before the 3 s budget");
+
+    // one that waits: 503 + Retry-After at the budget
+    let started = std::time::Instant::now();
+    let r = reqwest::get(t.url("/api/records?limit=1")).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2900), "{:?}", started.elapsed());
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].is_string(), "{v}");
+
+    drop(locker.stdin.take()); // psql ends: the lock goes
+    locker.wait().unwrap();
+    let r = reqwest::get(t.url("/api/records?limit=1")).await.unwrap();
+    assert_eq!(r.status(), 200);
 }
