@@ -3,7 +3,8 @@
 //! served by the other at once, with ranges (across a part boundary) and
 //! conditionals; first uploader owns; private stays private; an aborted upload
 //! leaves no object and no multipart upload behind; uploads a dead node left are
-//! swept; a missing bucket refuses to start with one line.
+//! swept; a missing bucket refuses to start with one line; the object store
+//! dying mid-upload answers 503 and publishes nothing.
 
 use std::time::{Duration, Instant};
 
@@ -127,4 +128,38 @@ fn a_missing_bucket_refuses_to_start_with_one_line() {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("bucket \"no-such-bucket\" does not exist"), "{err}");
+}
+
+/// The object store dying mid-upload: the upload answers 503 JSON and nothing is
+/// published under the bytes' id.
+#[tokio::test]
+async fn the_object_store_failing_mid_upload_is_503_and_publishes_nothing() {
+    let (s3, mut moto) = s3_server_private();
+    let bucket = s3.bucket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let n = node(&tmp.path().join("a"), &database_for(&tmp.path().join("db")), &bucket, &s3);
+    let data = bytes(12 * 1024 * 1024, 5);
+    let head = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.gif\"\r\nContent-Type: image/gif\r\n\r\n".to_vec();
+    // the first part goes through; then the server is killed before the rest is sent
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let req = tokio::spawn(reqwest::Client::new().post(n.url("/api/media/upload")).bearer_auth(token("alice")).header("content-type", "multipart/form-data; boundary=x").body(body).send());
+    tx.send(Ok(head)).await.unwrap();
+    tx.send(Ok(data[..6 * 1024 * 1024].to_vec())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    moto.kill().unwrap();
+    moto.wait().unwrap();
+    let _ = tx.send(Ok(data[6 * 1024 * 1024..].to_vec())).await;
+    let _ = tx.send(Ok(b"\r\n--x--\r\n".to_vec())).await;
+    drop(tx);
+    let r = req.await.unwrap().unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["error"].is_string(), "{v}");
+    let r = reqwest::Client::new().get(n.url(&format!("/api/media/{}", sha256_hex(&data)))).bearer_auth(token("alice")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "nothing published");
+}
+
+fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

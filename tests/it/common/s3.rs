@@ -23,6 +23,19 @@ fn program() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv/bin/moto_server"))
 }
 
+/// A server of its own (to be killed by a fault test): its endpoint and process.
+pub fn s3_server_private() -> (S3Server, std::process::Child) {
+    let prog = program();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&prog).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (S3Server { endpoint: format!("http://127.0.0.1:{port}") }, child)
+}
+
 fn start() -> Result<S3Server, String> {
     let prog = program();
     if !prog.exists() {
