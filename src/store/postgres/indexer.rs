@@ -129,7 +129,15 @@ impl IndexerStore for PgStore {
                         tx.execute("DELETE FROM organizations WHERE did = $1", &[target]).await.map_err(pg_error)?;
                     }
                 }
-                Effect::Skipped { .. } => {}
+                Effect::Skipped { .. } => {
+                    // What was published here for this transaction and waits for
+                    // confirmation never will be: its pending document goes.
+                    let did = format!("did:arweave:{}", p.txid);
+                    tx.execute("DELETE FROM records WHERE did = $1 AND status = $2", &[&did, &PENDING_STATUS]).await.map_err(pg_error)?;
+                    tx.execute("DELETE FROM templates WHERE did = $1 AND (doc::jsonb #>> '{oip,recordStatus}') = $2", &[&did, &PENDING_STATUS])
+                        .await
+                        .map_err(pg_error)?;
+                }
             }
             tx.execute(
                 "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES ($1,$2,$3,$4,$5)
