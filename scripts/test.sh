@@ -10,6 +10,8 @@ missing=()
 for pair in "${NEEDED[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
+# PostgreSQL's server (tests/it/common/pg.rs starts a throwaway cluster from /usr/lib/postgresql/*/bin)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=("postgresql")
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -27,6 +29,16 @@ if [ ! -x target/redbot-venv/bin/python ] || ! target/redbot-venv/bin/python -c 
   target/redbot-venv/bin/pip install -q --disable-pip-version-check redbot==2.7.1 httplint==2026.10.4 thor==0.17.0
 fi
 export REDBOT_PYTHON="$PWD/target/redbot-venv/bin/python"
+
+# The S3-compatible server of tests/it/common/s3.rs: moto's server mode (PyPI; pinned). Chosen
+# over building s3s-fs: a wheel install in seconds rather than minutes of compiling on 2 cores,
+# and it speaks S3's wire format (SigV4-presigned requests, multipart uploads, ranged GETs).
+if [ ! -x target/moto-venv/bin/moto_server ]; then
+  rm -rf target/moto-venv
+  python3 -m venv target/moto-venv
+  target/moto-venv/bin/pip install -q --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+export MOTO_SERVER="$PWD/target/moto-venv/bin/moto_server"
 
 # The GUN relay peer of tests/it/gun_sync.rs (bench/peers/gun-relay/relay.js): the real
 # `gun` package from npm, pinned to the version the original runs (^0.2020.1240 → 0.2020.1241).

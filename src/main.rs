@@ -86,6 +86,23 @@ enum Command {
         #[arg(long)]
         revoke: bool,
     },
+    /// Copy a data dir's SQLite store and local media into PostgreSQL and/or an
+    /// S3-compatible object store (see "Running more than one node"), with
+    /// progress bars. Idempotent and resumable: run it again after an
+    /// interruption and it copies only what is missing; every media item's bytes
+    /// are hashed while uploaded and published only when they match its id.
+    Migrate {
+        #[arg(long, env = "OIPD_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        /// The target store: `postgres://user:password@host:port/db`.
+        #[arg(long)]
+        to_store: Option<String>,
+        /// The target media store: `s3://bucket/prefix` (endpoint, region and
+        /// credentials from the AWS variables); its manifests go to --to-store
+        /// (or, without it, to the data dir's SQLite store).
+        #[arg(long)]
+        to_media: Option<String>,
+    },
     /// Write a deterministic corpus of animated GIFs (0.5–2 MB) for benchmarks.
     #[command(hide = true)]
     Corpus {
@@ -137,6 +154,14 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("oipd import: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Migrate { data_dir, to_store, to_media } => match migrate(data_dir, to_store, to_media) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("oipd migrate: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -234,6 +259,94 @@ fn index(
                 _ = tokio::time::sleep(interval) => {}
             }
         }
+    })
+}
+
+/// `oipd migrate`: true when everything was copied (or was there already).
+fn migrate(data_dir: std::path::PathBuf, to_store: Option<String>, to_media: Option<String>) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    use oipd::store::backends::{open, StoreUrl};
+    if to_store.is_none() && to_media.is_none() {
+        return Err("nothing to do: pass --to-store postgres://… and/or --to-media s3://…".into());
+    }
+    let src = oipd::store::sqlite::SqliteStore::path_in(&data_dir);
+    if !src.exists() {
+        return Err(format!("{} does not exist", src.display()).into());
+    }
+    let rt = oipd::runtime()?;
+    rt.block_on(async move {
+        let style = indicatif::ProgressStyle::with_template("{prefix:>10} {bar:40} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let bars = indicatif::MultiProgress::new();
+        let target = match &to_store {
+            Some(u) => {
+                let url = StoreUrl::parse(u)?;
+                if matches!(url, StoreUrl::Sqlite(_)) {
+                    return Err("--to-store must be another backend (postgres://…)".into());
+                }
+                println!("copying {} into {}", src.display(), url.describe());
+                let stores = open(&url, oipd::store::sqlite::READ_BUDGET)?;
+                let stage_bars: std::sync::Mutex<std::collections::HashMap<&'static str, indicatif::ProgressBar>> = Default::default();
+                let progress = |stage: &'static str, done: u64, total: u64| {
+                    let mut m = stage_bars.lock().unwrap_or_else(|p| p.into_inner());
+                    let bar = m.entry(stage).or_insert_with(|| {
+                        let b = bars.add(indicatif::ProgressBar::new(total).with_style(style.clone()));
+                        b.set_prefix(stage);
+                        b
+                    });
+                    bar.set_position(done);
+                };
+                let c = oipd::store::copy::copy_sqlite(&src, &stores, &progress).await?;
+                for b in stage_bars.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                    b.finish();
+                }
+                println!(
+                    "records: {} copied, {} already there; templates: {} copied, {} already there; accounts: {} copied, {} already there; indexer rows: {}; GUN nodes: {} copied, {} already there; unreadable: {}",
+                    c.records.0, c.records.1, c.templates.0, c.templates.1, c.users.0, c.users.1, c.indexer, c.gun.0, c.gun.1, c.bad
+                );
+                stores
+            }
+            None => open(&StoreUrl::default_for(&data_dir), oipd::store::sqlite::READ_BUDGET)?,
+        };
+        let Some(media_url) = to_media else { return Ok(true) };
+        let cfg = oipd::media::s3::S3Config::parse(&media_url, |k| std::env::var(k).ok())?;
+        let client = oipd::clients::OutboundClient::new(oipd::clients::ClientLimits::default())?;
+        let s3 = oipd::media::s3::S3Media::open(&cfg, client, target.media.clone()).await?;
+        let root = data_dir.join("media");
+        let mut items = Vec::new();
+        if let Ok(dir) = std::fs::read_dir(&root) {
+            for e in dir.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(id) = oipd::media::MediaId::parse(&name).filter(|_| e.path().join("original").is_file()) {
+                    items.push(id);
+                }
+            }
+        }
+        items.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let bar = bars.add(indicatif::ProgressBar::new(items.len() as u64).with_style(style));
+        bar.set_prefix("media");
+        let (mut copied, mut present, mut bytes, mut bad) = (0u64, 0u64, 0u64, Vec::new());
+        for id in &items {
+            let dir = root.join(id.as_str());
+            let manifest = std::fs::read_to_string(dir.join("manifest.json"))
+                .ok()
+                .filter(|m| serde_json::from_str::<serde_json::Value>(m).is_ok())
+                .unwrap_or_else(|| serde_json::json!({ "mediaId": id.as_str() }).to_string());
+            match s3.import_file(id, &dir.join("original"), manifest).await? {
+                oipd::media::s3::Imported::Copied(n) => {
+                    copied += 1;
+                    bytes += n;
+                }
+                oipd::media::s3::Imported::Present => present += 1,
+                oipd::media::s3::Imported::HashMismatch(got) => bad.push(format!("{} (its bytes hash to {got})", id.as_str())),
+            }
+            bar.inc(1);
+            bar.set_message(format!("{:.1} MB", bytes as f64 / 1e6));
+        }
+        bar.finish();
+        println!("media: {copied} copied ({:.1} MB), {present} already there, {} not copied: hash mismatch", bytes as f64 / 1e6, bad.len());
+        for b in &bad {
+            println!("  hash mismatch: {b}");
+        }
+        Ok(bad.is_empty())
     })
 }
 

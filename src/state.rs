@@ -146,9 +146,6 @@ impl AppState {
         }
         let default_access = AccessLevel::parse(&config.media.default_media_access)
             .ok_or_else(|| StartError::Config(format!("--default-media-access {:?}", config.media.default_media_access)))?;
-        let media_dir = config.media_dir();
-        let local = crate::media::fs::LocalMedia::open(media_dir.clone()).map_err(io("opening media store", &media_dir))?;
-        let media = MediaStore::new(Arc::new(local), config.media.upload_max_bytes, default_access);
 
         let hv = |name: &str, v: &str| {
             HeaderValue::from_str(v).map_err(|_| StartError::Config(format!("{name} {v:?} is not a header value")))
@@ -174,8 +171,40 @@ impl AppState {
         let stores = crate::store::backends::open(&store_url, std::time::Duration::from_millis(config.store.query_timeout_ms.max(1))).map_err(|e| {
             StartError::Io(format!("opening the record store {}", store_url.describe()), std::io::Error::other(e.to_string()))
         })?;
+        let client = OutboundClient::new(config.clients.limits()).map_err(|e| StartError::Config(e.to_string()))?;
+        let media_dir = config.media_dir();
+        // Media on local disk, or in an object store with its manifests in the store.
+        let (media, s3) = match config.media.media_store.trim() {
+            "" => {
+                let local = crate::media::fs::LocalMedia::open(media_dir.clone()).map_err(io("opening media store", &media_dir))?;
+                (MediaStore::new(Arc::new(local), config.media.upload_max_bytes, default_access), None)
+            }
+            url => {
+                let cfg = crate::media::s3::S3Config::parse(url, |k| std::env::var(k).ok()).map_err(StartError::Config)?;
+                let s3 = Arc::new(crate::media::s3::S3Media::new(&cfg, client.clone(), stores.media.clone()).map_err(StartError::Config)?);
+                // The bucket check, on a thread and runtime of its own (startup is synchronous).
+                let (limits, index) = (config.clients.limits(), stores.media.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                    rt.block_on(async {
+                        let client = OutboundClient::new(limits).map_err(|e| e.to_string())?;
+                        crate::media::s3::S3Media::open(&cfg, client, index).await.map(drop)
+                    })
+                })
+                .join()
+                .map_err(|_| StartError::Config("media store check panicked".into()))?
+                .map_err(StartError::Config)?;
+                (MediaStore::new(s3.clone(), config.media.upload_max_bytes, default_access), Some(s3))
+            }
+        };
         let gun_secret = crate::gun::load_secret(config.gun.gun_encryption_secret.as_deref(), &config.data_dir).map_err(io("reading the GUN node secret in", &config.data_dir))?;
         let node_id = crate::gun::load_node_id(config.gun.gun_node_id.as_deref(), &config.data_dir).map_err(io("reading the GUN node id in", &config.data_dir))?;
+        // This process among nodes sharing the store: for leases on singleton work.
+        let lease = crate::tasks::LeaseSpec {
+            leases: stores.leases.clone(),
+            holder: format!("{node_id}/{}/{:08x}", std::process::id(), fastrand::u32(..)),
+            ttl: Duration::from_secs(config.store.lease_ttl_secs.max(1)),
+        };
         let gun = Arc::new(crate::gun::service::GunService::new(
             stores.gun.clone(),
             stores.records.clone(),
@@ -229,7 +258,6 @@ impl AppState {
         if config.auth.jwt_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("JWT_SECRET is not set: no token will validate, uploads are disabled");
         }
-        let client = OutboundClient::new(config.clients.limits()).map_err(|e| StartError::Config(e.to_string()))?;
         bounds.register(Arc::new(client.clone()));
         let tasks = Arc::new(Supervisor::new());
         bounds.register(tasks.clone());
@@ -274,11 +302,34 @@ impl AppState {
                 bounds.register(sync.clone());
                 let s = sync.clone();
                 tasks
-                    .spawn("gun_sync", RestartPolicy::OnFailure { initial: Duration::from_secs(5), max: Duration::from_secs(300) }, move |ctx| s.clone().run(ctx))
+                    .spawn(
+                        "gun_sync",
+                        RestartPolicy::OnFailure { initial: Duration::from_secs(5), max: Duration::from_secs(300) },
+                        crate::tasks::singleton("gun_sync", lease.clone(), move |ctx| s.clone().run(ctx)),
+                    )
                     .map_err(spawn_error)?;
                 Some(sync)
             }
         };
+        if let Some(s3) = s3 {
+            // uploads a dead node left behind, aborted by whichever node gets here first
+            tasks
+                .spawn("media_sweep", RestartPolicy::OnFailure { initial: Duration::from_secs(60), max: Duration::from_secs(3600) }, move |ctx| {
+                    let s3 = s3.clone();
+                    async move {
+                        loop {
+                            let n = s3.sweep(crate::media::s3::STALE_UPLOAD).await?;
+                            ctx.succeeded();
+                            ctx.set_detail(format!("{n} stale uploads cleaned last pass"));
+                            tokio::select! {
+                                _ = ctx.cancelled() => return Ok::<(), String>(()),
+                                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                            }
+                        }
+                    }
+                })
+                .map_err(spawn_error)?;
+        }
         let thresholds = if config.memory.disable_heap_dumps { Vec::new() } else { config.thresholds_mb() };
         let watch = Arc::new(MemoryWatch::new(
             sampler.clone(),
@@ -302,9 +353,11 @@ impl AppState {
                 bounds.register(ix.clone());
                 let task = ix.clone();
                 tasks
-                    .spawn("indexer", RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(300) }, move |ctx| {
-                        task.clone().run(ctx)
-                    })
+                    .spawn(
+                        "indexer",
+                        RestartPolicy::OnFailure { initial: Duration::from_secs(1), max: Duration::from_secs(300) },
+                        crate::tasks::singleton("indexer", lease.clone(), move |ctx| task.clone().run(ctx)),
+                    )
                     .map_err(spawn_error)?;
                 Some(ix)
             }

@@ -298,6 +298,94 @@ impl TaskCtx {
         let detail = bounded(&detail, MAX_DETAIL_BYTES);
         self.slot.update(self.run, |s| s.detail = Some(detail));
     }
+    /// The same task with its own child token: cancelling it stops what was
+    /// handed this context, not the task ([`singleton`] uses it when a lease is lost).
+    pub fn child(&self) -> (TaskCtx, CancellationToken) {
+        let token = self.token.child_token();
+        (TaskCtx { token: token.clone(), slot: self.slot.clone(), run: self.run }, token)
+    }
+}
+
+/// How a [`singleton`] task holds its lease.
+#[derive(Clone)]
+pub struct LeaseSpec {
+    pub leases: Arc<dyn crate::store::lease::LeaseStore>,
+    /// This process, unique among the nodes sharing the store.
+    pub holder: String,
+    /// How long a lease lasts unrenewed: a dead holder's work moves to another
+    /// node within about this long (plus one renewal period).
+    pub ttl: Duration,
+}
+
+impl LeaseSpec {
+    /// Renewals (and standby polls) happen this often: three per TTL.
+    pub fn period(&self) -> Duration {
+        (self.ttl / 3).max(Duration::from_millis(100))
+    }
+}
+
+/// A factory for [`Supervisor::spawn`] running `factory`'s runs only while this
+/// node holds the lease `name` ([`crate::store::lease`]): on standby it polls for
+/// the lease; holding it, it runs the work and renews every
+/// [`LeaseSpec::period`]. When a renewal is refused, or renewals have failed for
+/// `ttl - period` (so the lease may be about to expire), the work is cancelled
+/// and dropped, and the task is on standby again; when the work returns, the
+/// lease is released at once.
+pub fn singleton<F, Fut, E>(name: &'static str, spec: LeaseSpec, factory: F) -> impl Fn(TaskCtx) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync + 'static
+where
+    F: Fn(TaskCtx) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Display + Send + 'static,
+{
+    let factory = Arc::new(factory);
+    move |ctx: TaskCtx| {
+        let (spec, factory) = (spec.clone(), factory.clone());
+        Box::pin(async move {
+            let period = spec.period();
+            loop {
+                match spec.leases.lease_acquire(name, &spec.holder, spec.ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        ctx.set_detail("standby: another node holds the lease");
+                        tokio::select! {
+                            _ = ctx.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(period) => continue,
+                        }
+                    }
+                    Err(e) => {
+                        if !ctx.back_off(period, format!("lease {name}: {e}")).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
+                tracing::info!(lease = name, holder = %spec.holder, "took the lease; starting");
+                let (child, token) = ctx.child();
+                let work = factory(child);
+                tokio::pin!(work);
+                let mut renewed = std::time::Instant::now();
+                let lost = loop {
+                    tokio::select! {
+                        r = &mut work => {
+                            let _ = spec.leases.lease_release(name, &spec.holder).await;
+                            return r.map_err(|e| e.to_string());
+                        }
+                        _ = tokio::time::sleep(period) => {
+                            match spec.leases.lease_acquire(name, &spec.holder, spec.ttl).await {
+                                Ok(true) => renewed = std::time::Instant::now(),
+                                Ok(false) => break "another node took it",
+                                Err(_) if renewed.elapsed() + period < spec.ttl => {}
+                                Err(_) => break "renewals failed",
+                            }
+                        }
+                    }
+                };
+                token.cancel();
+                tracing::warn!(lease = name, holder = %spec.holder, why = lost, "lost the lease; stopping");
+                ctx.set_detail(format!("standby: lost the lease ({lost})"));
+            }
+        })
+    }
 }
 
 /// A registered task: its status and its driver (taken at shutdown).

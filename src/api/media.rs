@@ -405,5 +405,6 @@ fn upload_error(e: UploadError) -> ApiError {
         UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
         UploadError::NoSpace => ApiError::InsufficientStorage,
         UploadError::Io(e) => ApiError::from(e),
+        UploadError::Unavailable(_) => ApiError::Overloaded { what: "the media object store", retry_after: 5 },
     }
 }

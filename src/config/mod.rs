@@ -297,14 +297,21 @@ pub struct HttpConfig {
 /// Where records live, and how long one query may run.
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
-    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`).
+    /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`) or
+    /// `postgres://user:password@host:port/db`.
     #[arg(long, env = "OIPD_STORE")]
     pub store: Option<String>,
 
-    /// Bound: milliseconds one records query may run in SQLite before it is
-    /// interrupted (→ 503); a query whose client disconnected stops at once.
+    /// Bound: milliseconds one records query may run (SQLite: interrupted;
+    /// PostgreSQL: `statement_timeout`) → 503; a query whose client disconnected stops at once.
     #[arg(long, env = "OIPD_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
     pub query_timeout_ms: u64,
+
+    /// Seconds a node's lease on singleton background work (indexer, GUN sync)
+    /// lasts unrenewed; when nodes share a PostgreSQL store, a dead node's work
+    /// moves to another within about this long.
+    #[arg(long, env = "OIPD_LEASE_TTL_SECS", default_value_t = 15)]
+    pub lease_ttl_secs: u64,
 }
 
 /// Media: the generate-media mount, uploads, the default access level.
@@ -314,6 +321,13 @@ pub struct MediaConfig {
     /// TTS and podcast audio). Default: `<data-dir>/generated`.
     #[arg(long, env = "OIPD_GENERATE_MEDIA_DIR")]
     pub generate_media_dir: Option<PathBuf>,
+
+    /// Where content-addressed media lives: empty = `<data-dir>/media/` on
+    /// local disk; `s3://bucket/prefix` = an S3-compatible object store
+    /// (endpoint, region and credentials from the AWS variables), with the
+    /// manifests in the store.
+    #[arg(long, env = "OIPD_MEDIA_STORE", default_value = "")]
+    pub media_store: String,
 
     /// Bound: largest upload accepted by `POST /api/media/upload`, in bytes.
     #[arg(long, env = "OIPD_UPLOAD_MAX_BYTES", default_value_t = 500 * 1024 * 1024)]

@@ -31,6 +31,9 @@ pub enum UploadError {
     NoSpace,
     #[error("upload I/O: {0}")]
     Io(io::Error),
+    /// The object store failed or could not be reached; nothing was published.
+    #[error("the media object store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<io::Error> for UploadError {

@@ -1,25 +1,34 @@
 //! Choosing a record store from a URL (`--store` / `OIPD_STORE`): the one place a
 //! backend is picked. `sqlite://<path>` is the embedded default
-//! (`<data-dir>/oipd.sqlite`); other schemes are refused with a clear message
-//! until their backend exists.
+//! (`<data-dir>/oipd.sqlite`); `postgres://user:password@host:port/db` (or
+//! `postgresql://`) is PostgreSQL, shared by any number of nodes; other schemes
+//! are refused with a clear message.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::postgres::PgStore;
 use super::sqlite::{SqliteStore, READ_BUDGET};
 use super::indexer::IndexerStore;
 use super::gun::GunStore;
+use super::lease::LeaseStore;
+use super::media::MediaIndexStore;
 use super::users::UserStore;
 use super::{RecordStore, StoreError};
 
-/// Every store of the node, over one backend: records, accounts and the GUN graph.
+/// Every store of the node, over one backend: records, accounts, the indexer's
+/// state, the GUN graph and the leases of singleton work.
 #[derive(Clone)]
 pub struct Stores {
     pub records: Arc<dyn RecordStore>,
     pub users: Arc<dyn UserStore>,
     pub indexer: Arc<dyn IndexerStore>,
     pub gun: Arc<dyn GunStore>,
+    /// Who runs singleton background work when nodes share the store.
+    pub leases: Arc<dyn LeaseStore>,
+    /// Manifests of media kept in an object store.
+    pub media: Arc<dyn MediaIndexStore>,
 }
 
 /// A parsed store URL.
@@ -27,6 +36,8 @@ pub struct Stores {
 pub enum StoreUrl {
     /// `sqlite://<path>` (relative or absolute) or a bare path.
     Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`, as given (with its credentials).
+    Postgres(String),
 }
 
 impl StoreUrl {
@@ -45,9 +56,13 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            super::postgres::parse_url(s)?;
+            return Ok(StoreUrl::Postgres(s.to_owned()));
+        }
         match s.split_once("://") {
             Some((scheme, _)) => Err(StoreError::Backend(format!(
-                "--store: unsupported store {scheme}:// (supported: sqlite://<path>)"
+                "--store: unsupported store {scheme}:// (supported: sqlite://<path>, postgres://user:password@host:port/db)"
             ))),
             None if s.is_empty() => Err(StoreError::Backend("--store is empty".into())),
             None => Ok(StoreUrl::Sqlite(PathBuf::from(s))),
@@ -58,6 +73,7 @@ impl StoreUrl {
     pub fn describe(&self) -> String {
         match self {
             StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreUrl::Postgres(u) => super::postgres::redact(u),
         }
     }
 }
@@ -71,7 +87,11 @@ pub fn open(url: &StoreUrl, read_budget: Duration) -> Result<Stores, StoreError>
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
             }
             let s = Arc::new(SqliteStore::open(path)?.with_read_budget(read_budget));
-            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s })
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s.clone(), media: s })
+        }
+        StoreUrl::Postgres(u) => {
+            let s = Arc::new(PgStore::open(u, read_budget)?);
+            Ok(Stores { records: s.clone(), users: s.clone(), indexer: s.clone(), gun: s.clone(), leases: s.clone(), media: s })
         }
     }
 }
@@ -100,6 +120,9 @@ mod tests {
             StoreUrl::Sqlite("/a/b.sqlite".into())
         );
         assert!(StoreUrl::parse("sqlite://").is_err());
+        let pg = StoreUrl::parse("postgres://oipd:secret@db:5432/oipd").unwrap();
+        assert_eq!(pg.describe(), "postgres://oipd@db:5432/oipd");
+        assert!(StoreUrl::parse("postgresql://h/db").is_ok());
         let e = StoreUrl::parse("mysql://u:secret@h/db")
             .unwrap_err()
             .to_string();

@@ -119,8 +119,21 @@ pub struct Listing {
     pub docs: Vec<String>,
 }
 
+/// A ledger row as stored (for copying a store: `oipd migrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub txid: String,
+    pub height: u64,
+    pub block_id: Option<String>,
+    pub outcome: String,
+    pub bootstrap: bool,
+}
+
 #[async_trait]
 pub trait IndexerStore: Send + Sync {
+    /// Copy rows in as they are, keeping any already present (`oipd migrate`:
+    /// idempotent, so a run can be repeated or resumed).
+    async fn copy_in(&self, creators: Vec<CreatorRow>, organizations: Vec<OrganizationRow>, ledger: Vec<LedgerRow>) -> Result<(), StoreError>;
     /// Where discovery resumes: the highest block of anything confirmed that the
     /// store holds (ledger, records, templates, creators, organizations);
     /// records pending confirmation do not count.

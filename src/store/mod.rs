@@ -15,8 +15,12 @@
 //! are owner-only (organizations do not exist yet).
 
 pub mod backends;
+pub mod copy;
 pub mod gun;
 pub mod indexer;
+pub mod lease;
+pub mod media;
+pub mod postgres;
 pub mod sqlite;
 pub mod users;
 

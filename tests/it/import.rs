@@ -113,12 +113,12 @@ fn the_cli_imports_and_prints_a_summary() {
     crate::common::each_backend_blocking(|| {
         let tmp = tempfile::tempdir().unwrap();
         let f = write(tmp.path(), "x.ndjson", &format!("{}\n{}\nnope\n", rec(1), rec(2)));
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"))
-            .args(["import", "--data-dir"])
-            .arg(tmp.path().join("data"))
-            .arg(&f)
-            .output()
-            .unwrap();
+        let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_oipd"));
+        cli.args(["import", "--data-dir"]).arg(tmp.path().join("data"));
+        if let Some(url) = (crate::common::current_backend().url)(&tmp.path().join("data")) {
+            cli.args(["--store", &url]);
+        }
+        let out = cli.arg(&f).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("imported 2 new"), "{stdout}");

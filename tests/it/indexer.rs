@@ -29,20 +29,20 @@ fn template_fields() -> Vec<(&'static str, Value)> {
 
 /// A chain with Alice (bootstrap creator), the templates, Bob registered
 /// through them, and a few records: the fixture every test starts from.
-struct World {
-    alice: Signer,
+pub(crate) struct World {
+    pub(crate) alice: Signer,
     bob: Signer,
-    alice_reg: ChainTx,
+    pub(crate) alice_reg: ChainTx,
     bob_reg: ChainTx,
-    templates: std::collections::HashMap<&'static str, String>,
-    post: ChainTx,
+    pub(crate) templates: std::collections::HashMap<&'static str, String>,
+    pub(crate) post: ChainTx,
     recipe: ChainTx,
     bob_post: ChainTx,
     forged: ChainTx,
-    chain: Chain,
+    pub(crate) chain: Chain,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let (alice, bob) = (Signer::new(), Signer::new());
     let mut txs = Vec::new();
     let alice_reg = tx_registration(&alice, "alice", "Alice", "Liddell", 100);
@@ -89,7 +89,7 @@ async fn record_by_did(s: &TestServer, did: &str) -> Option<Value> {
     v["records"].as_array().and_then(|r| r.first().cloned())
 }
 
-fn did(t: &ChainTx) -> String {
+pub(crate) fn did(t: &ChainTx) -> String {
     format!("did:arweave:{}", t.id)
 }
 

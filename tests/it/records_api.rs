@@ -601,7 +601,7 @@ async fn resolution_over_its_byte_or_doc_bound_answers_413_promptly() {
             // every reader is free again
             let (s, _) = t.get_json("/api/records?limit=5", None).await;
             assert_eq!(s, 200);
-            assert_eq!(t.bound("sqlite_readers").await.1, 0);
+            assert_eq!(t.bound(crate::common::current_backend().pool_bound).await.1, 0);
         }
     })
     .await;

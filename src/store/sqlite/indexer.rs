@@ -8,7 +8,7 @@ use super::conn::SqliteStore;
 use super::sql::backend;
 use super::write;
 use crate::store::indexer::{
-    Creator, Effect, IndexerStore, LedgerEntry, Listing, Processed, MAX_LIST, PENDING_STATUS,
+    Creator, CreatorRow, Effect, IndexerStore, LedgerEntry, LedgerRow, Listing, OrganizationRow, Processed, MAX_LIST, PENDING_STATUS,
 };
 use crate::store::StoreError;
 
@@ -132,6 +132,32 @@ fn listing(c: &Connection, table: &str, status_filter: &str, limit: u32) -> Resu
 
 #[async_trait]
 impl IndexerStore for SqliteStore {
+    async fn copy_in(&self, creators: Vec<CreatorRow>, organizations: Vec<OrganizationRow>, ledger: Vec<LedgerRow>) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for r in &creators {
+                tx.execute(
+                    "INSERT INTO creators (did, address, handle, public_key, in_block, status, bootstrap, doc) VALUES (?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO NOTHING",
+                    params![r.creator.did_tx, r.creator.did_address, r.creator.handle, r.creator.public_key, r.in_block, r.status, r.bootstrap, r.doc],
+                )
+                .map_err(backend)?;
+            }
+            for o in &organizations {
+                tx.execute("INSERT INTO organizations (did, handle, address, in_block, doc) VALUES (?1,?2,?3,?4,?5) ON CONFLICT DO NOTHING", params![o.did, o.handle, o.did_address, o.in_block, o.doc])
+                    .map_err(backend)?;
+            }
+            for l in &ledger {
+                tx.execute(
+                    "INSERT INTO indexer_txs (txid, height, block_id, outcome, bootstrap) VALUES (?1,?2,?3,?4,?5) ON CONFLICT DO NOTHING",
+                    params![l.txid, l.height as i64, l.block_id, l.outcome, l.bootstrap],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn resume_height(&self) -> Result<Option<u64>, StoreError> {
         self.read(resume_height).await
     }

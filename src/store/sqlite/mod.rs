@@ -21,8 +21,10 @@
 //! at most [`FETCH_CHUNK`] ids per `IN (...)` statement.
 
 pub mod conn;
+pub mod dump;
 pub mod gun;
 pub mod indexer;
+pub mod media;
 pub mod read;
 pub mod schema;
 pub mod sql;

@@ -105,6 +105,15 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX gun_nodes_seq ON gun_nodes(seq);
     CREATE INDEX gun_nodes_list ON gun_nodes(prefix, record_type, stored_at);
     "#,
+    // 5: manifests of media kept in an object store, and its uploads in progress
+    r#"
+    CREATE TABLE media (
+        id TEXT PRIMARY KEY, object_key TEXT NOT NULL, size INTEGER NOT NULL, created_ms INTEGER NOT NULL, manifest TEXT NOT NULL
+    );
+    CREATE INDEX media_key ON media(object_key);
+    CREATE TABLE media_uploads (upload_id TEXT PRIMARY KEY, object_key TEXT NOT NULL, started_ms INTEGER NOT NULL);
+    CREATE INDEX media_uploads_started ON media_uploads(started_ms);
+    "#,
 ];
 
 pub fn configure(c: &Connection) -> rusqlite::Result<()> {

@@ -18,11 +18,14 @@ pub struct Backend {
     pub name: &'static str,
     /// The `--store` URL for a data directory; `None`: the embedded default.
     pub url: fn(&Path) -> Option<String>,
+    /// The name of its connection bound in `/api/health/memory`.
+    pub pool_bound: &'static str,
 }
 
 /// Every backend the contract suite runs against.
 pub const BACKENDS: &[Backend] = &[
-    Backend { name: "sqlite", url: |_| None },
+    Backend { name: "sqlite", url: |_| None, pool_bound: "sqlite_readers" },
+    Backend { name: "postgres", url: |dir| Some(super::pg::database_for(dir)), pool_bound: "postgres_pool" },
 ];
 
 tokio::task_local! {
