@@ -7,6 +7,8 @@
 //! an unregistered server creator) and that nothing is marked pending the
 //! bundler did not take; the convenience publishers (workout by exercise name,
 //! recipe as a job with its status and SSE stream, schema, media upload).
+//! The pending → confirmed and skip cases are store contract tests: they run on
+//! every backend.
 
 use std::path::PathBuf;
 
@@ -130,109 +132,112 @@ async fn world_with(registered: bool, wallet: bool, f: impl FnOnce(&mut oipd::co
 
 #[tokio::test]
 async fn published_records_are_pending_then_confirmed_by_the_indexer_under_one_did() {
-    let w = world(true, true).await;
-    let tok = token("pk-user");
-    let credit_before = w.bundler.credit(&w.wallet_address);
-    let record = json!({
-        "basic": {"name": "Hello chain", "description": "first", "language": "Spanish", "tagItems": ["a", "b"], "date": 1_700_000_000u64},
-        "post": {"articleText": "Written here", "replyTo": w.squat},
-    });
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &record).await;
-    assert_eq!(st, 200, "{v}");
-    let txid = v["transactionId"].as_str().unwrap().to_owned();
-    let did = format!("did:arweave:{txid}");
-    assert_eq!(v["blockchain"], "arweave");
-    assert_eq!(v["recordToIndex"]["oip"]["recordStatus"], "pending confirmation in Arweave");
-    assert_eq!(v["recordToIndex"]["oip"]["did"], did.as_str());
-
-    // the bundler verified and charged it: what it holds is the original's wire form
-    let item = w.bundler.accepted().into_iter().find(|a| a.id == txid).expect("the bundler has the item");
-    assert_eq!(w.bundler.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(item.owner_address, w.wallet_address);
-    let names: Vec<&str> = item.tags.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["Content-Type", "Index-Method", "Ver", "Type", "RecordType", "Creator", "CreatorSig"]);
-    let data: Value = serde_json::from_slice(&item.data).unwrap();
-    assert_eq!(data[0]["t"], w.templates["basic"].as_str());
-    assert_eq!(data[0]["3"], 1, "enum by position");
-    assert_eq!(data[1], json!({"0": "Written here", "1": w.squat, "t": w.templates["post"]}));
-    assert!(w.bundler.credit(&w.wallet_address) < credit_before, "the upload was paid for");
-    assert!(w.bundler.state.balance_checks.load(std::sync::atomic::Ordering::SeqCst) > 0, "the cost was checked first");
-
-    // pending, readable at once
-    let (n, pending) = by_did(&w.node, &did).await;
-    assert_eq!(n, 1);
-    let pending = pending.unwrap();
-    assert_eq!(pending["oip"]["recordStatus"], "pending confirmation in Arweave");
-    assert_eq!(pending["data"]["basic"]["name"], "Hello chain");
-
-    // mined → the same DID is confirmed, once, with the same data
-    mine(&w).await;
-    let ok = wait_for(async || by_did(&w.node, &did).await.1.is_some_and(|r| r["oip"]["recordStatus"] == "original"), 30).await;
-    assert!(ok, "confirmed: {:?}", by_did(&w.node, &did).await);
-    let (n, confirmed) = by_did(&w.node, &did).await;
-    assert_eq!(n, 1, "no duplicate");
-    let confirmed = confirmed.unwrap();
-    assert_eq!(confirmed["data"], pending["data"], "expanding what was compressed gives back the record");
-    assert_eq!(confirmed["oip"]["creator"]["creatorHandle"], pending["oip"]["creator"]["creatorHandle"]);
-    assert!(confirmed["oip"].get("signatureValid").is_none(), "the creator signature verifies");
-    let (_, all) = w.node.get_json("/api/records?recordType=post&limit=50", None).await;
-    assert_eq!(all["searchResults"], 1, "{all:#}");
-
-    // a template: pending, then confirmed
-    let note = json!({"note": {"title": "string", "index_title": 0}});
-    assert_eq!(w.node.post_json("/api/templates/newTemplate", Some(&tok), &note).await.0, 403, "templates are the operator's");
-    let (st, v) = w.node.post_json("/api/templates/newTemplate", Some(OPERATOR), &note).await;
-    assert_eq!(st, 200, "{v}");
-    let tdid = v["newTemplate"]["didTx"].as_str().unwrap().to_owned();
-    // a pending template is not used to publish with: it may never land
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=note", Some(&tok), &json!({"basic": {"name": "n"}, "note": {"title": "T"}})).await;
-    assert_eq!(st, 400, "{v}");
-    let status = |v: &Value| v["templates"][0]["oip"]["recordStatus"].as_str().map(str::to_owned);
-    let (_, t) = w.node.get_json(&format!("/api/templates?didTx={tdid}"), None).await;
-    assert_eq!(status(&t).as_deref(), Some("pending confirmation in Arweave"), "{t:#}");
-    mine(&w).await;
-    let (_, t) = w.node.get_json(&format!("/api/templates?didTx={tdid}"), None).await;
-    assert_eq!((t["totalTemplates"].as_u64(), status(&t).as_deref()), (Some(1), Some("original")), "{t:#}");
-    // ... and records can use it at once
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=note", Some(&tok), &json!({"basic": {"name": "n"}, "note": {"title": "T"}})).await;
-    assert_eq!(st, 200, "{v}");
-
-    // deleteRecord by an administrator: the delete message is published and indexed
-    let c = reqwest::Client::new();
-    let r: Value = c.post(w.node.url("/api/user/register")).json(&json!({"email": "admin@example.com", "password": "admin password"})).send().await.unwrap().json().await.unwrap();
-    assert!(r["token"].is_string(), "{r}");
-    let users = &w.node.server.state.stores.users;
-    let mut a = users.user_by_email("admin@example.com").await.unwrap().unwrap();
-    a.set("isAdmin", true);
-    users.update_user(&a).await.unwrap();
-    let login: Value = c.post(w.node.url("/api/user/login")).json(&json!({"email": "admin@example.com", "password": "admin password"})).send().await.unwrap().json().await.unwrap();
-    let admin = login["token"].as_str().unwrap().to_owned();
-    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&tok), &json!({"delete": {"did": did}})).await;
-    assert_eq!(st, 403, "not the caller's record: {v}");
-    // a pending record cannot be deleted on chain yet (it would land after its delete)
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "soon"}})).await;
-    assert_eq!(st, 200, "{v}");
-    let pending_did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
-    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": pending_did}})).await;
-    assert_eq!(st, 409, "{v}");
-    assert_eq!(by_did(&w.node, &pending_did).await.0, 1, "kept");
-    // a failed delete message keeps the record (the caller can retry)
-    w.bundler.set_down(true);
-    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
-    assert_eq!(st, 503, "{v}");
-    assert_eq!(by_did(&w.node, &did).await.0, 1, "kept");
-    w.bundler.set_down(false);
-    let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(v["blockchainDeletion"], true, "{v}");
-    let msg = v["deleteMessageTxId"].as_str().unwrap().to_owned();
-    let item = w.bundler.accepted().into_iter().find(|a| a.id == msg).unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&item.data).unwrap(), json!([{"delete": {"did": did}}]));
-    assert_eq!(by_did(&w.node, &did).await.0, 0, "deleted here at once");
-    mine(&w).await;
-    let (_, msgs) = w.node.get_json(&format!("/api/records?did=did:arweave:{msg}&includeDeleteMessages=true"), None).await;
-    assert!(msgs.to_string().contains(&did), "the indexed delete message names the record: {msgs:#}");
-    assert!(msgs["records"][0]["oip"].get("deleteRefused").is_none(), "the indexer accepted the deleter: {msgs:#}");
+    each_backend(|| async {
+        let w = world(true, true).await;
+        let tok = token("pk-user");
+        let credit_before = w.bundler.credit(&w.wallet_address);
+        let record = json!({
+            "basic": {"name": "Hello chain", "description": "first", "language": "Spanish", "tagItems": ["a", "b"], "date": 1_700_000_000u64},
+            "post": {"articleText": "Written here", "replyTo": w.squat},
+        });
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &record).await;
+        assert_eq!(st, 200, "{v}");
+        let txid = v["transactionId"].as_str().unwrap().to_owned();
+        let did = format!("did:arweave:{txid}");
+        assert_eq!(v["blockchain"], "arweave");
+        assert_eq!(v["recordToIndex"]["oip"]["recordStatus"], "pending confirmation in Arweave");
+        assert_eq!(v["recordToIndex"]["oip"]["did"], did.as_str());
+    
+        // the bundler verified and charged it: what it holds is the original's wire form
+        let item = w.bundler.accepted().into_iter().find(|a| a.id == txid).expect("the bundler has the item");
+        assert_eq!(w.bundler.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(item.owner_address, w.wallet_address);
+        let names: Vec<&str> = item.tags.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Content-Type", "Index-Method", "Ver", "Type", "RecordType", "Creator", "CreatorSig"]);
+        let data: Value = serde_json::from_slice(&item.data).unwrap();
+        assert_eq!(data[0]["t"], w.templates["basic"].as_str());
+        assert_eq!(data[0]["3"], 1, "enum by position");
+        assert_eq!(data[1], json!({"0": "Written here", "1": w.squat, "t": w.templates["post"]}));
+        assert!(w.bundler.credit(&w.wallet_address) < credit_before, "the upload was paid for");
+        assert!(w.bundler.state.balance_checks.load(std::sync::atomic::Ordering::SeqCst) > 0, "the cost was checked first");
+    
+        // pending, readable at once
+        let (n, pending) = by_did(&w.node, &did).await;
+        assert_eq!(n, 1);
+        let pending = pending.unwrap();
+        assert_eq!(pending["oip"]["recordStatus"], "pending confirmation in Arweave");
+        assert_eq!(pending["data"]["basic"]["name"], "Hello chain");
+    
+        // mined → the same DID is confirmed, once, with the same data
+        mine(&w).await;
+        let ok = wait_for(async || by_did(&w.node, &did).await.1.is_some_and(|r| r["oip"]["recordStatus"] == "original"), 30).await;
+        assert!(ok, "confirmed: {:?}", by_did(&w.node, &did).await);
+        let (n, confirmed) = by_did(&w.node, &did).await;
+        assert_eq!(n, 1, "no duplicate");
+        let confirmed = confirmed.unwrap();
+        assert_eq!(confirmed["data"], pending["data"], "expanding what was compressed gives back the record");
+        assert_eq!(confirmed["oip"]["creator"]["creatorHandle"], pending["oip"]["creator"]["creatorHandle"]);
+        assert!(confirmed["oip"].get("signatureValid").is_none(), "the creator signature verifies");
+        let (_, all) = w.node.get_json("/api/records?recordType=post&limit=50", None).await;
+        assert_eq!(all["searchResults"], 1, "{all:#}");
+    
+        // a template: pending, then confirmed
+        let note = json!({"note": {"title": "string", "index_title": 0}});
+        assert_eq!(w.node.post_json("/api/templates/newTemplate", Some(&tok), &note).await.0, 403, "templates are the operator's");
+        let (st, v) = w.node.post_json("/api/templates/newTemplate", Some(OPERATOR), &note).await;
+        assert_eq!(st, 200, "{v}");
+        let tdid = v["newTemplate"]["didTx"].as_str().unwrap().to_owned();
+        // a pending template is not used to publish with: it may never land
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=note", Some(&tok), &json!({"basic": {"name": "n"}, "note": {"title": "T"}})).await;
+        assert_eq!(st, 400, "{v}");
+        let status = |v: &Value| v["templates"][0]["oip"]["recordStatus"].as_str().map(str::to_owned);
+        let (_, t) = w.node.get_json(&format!("/api/templates?didTx={tdid}"), None).await;
+        assert_eq!(status(&t).as_deref(), Some("pending confirmation in Arweave"), "{t:#}");
+        mine(&w).await;
+        let (_, t) = w.node.get_json(&format!("/api/templates?didTx={tdid}"), None).await;
+        assert_eq!((t["totalTemplates"].as_u64(), status(&t).as_deref()), (Some(1), Some("original")), "{t:#}");
+        // ... and records can use it at once
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=note", Some(&tok), &json!({"basic": {"name": "n"}, "note": {"title": "T"}})).await;
+        assert_eq!(st, 200, "{v}");
+    
+        // deleteRecord by an administrator: the delete message is published and indexed
+        let c = reqwest::Client::new();
+        let r: Value = c.post(w.node.url("/api/user/register")).json(&json!({"email": "admin@example.com", "password": "admin password"})).send().await.unwrap().json().await.unwrap();
+        assert!(r["token"].is_string(), "{r}");
+        let users = &w.node.server.state.stores.users;
+        let mut a = users.user_by_email("admin@example.com").await.unwrap().unwrap();
+        a.set("isAdmin", true);
+        users.update_user(&a).await.unwrap();
+        let login: Value = c.post(w.node.url("/api/user/login")).json(&json!({"email": "admin@example.com", "password": "admin password"})).send().await.unwrap().json().await.unwrap();
+        let admin = login["token"].as_str().unwrap().to_owned();
+        let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&tok), &json!({"delete": {"did": did}})).await;
+        assert_eq!(st, 403, "not the caller's record: {v}");
+        // a pending record cannot be deleted on chain yet (it would land after its delete)
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "soon"}})).await;
+        assert_eq!(st, 200, "{v}");
+        let pending_did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+        let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": pending_did}})).await;
+        assert_eq!(st, 409, "{v}");
+        assert_eq!(by_did(&w.node, &pending_did).await.0, 1, "kept");
+        // a failed delete message keeps the record (the caller can retry)
+        w.bundler.set_down(true);
+        let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
+        assert_eq!(st, 503, "{v}");
+        assert_eq!(by_did(&w.node, &did).await.0, 1, "kept");
+        w.bundler.set_down(false);
+        let (st, v) = w.node.post_json("/api/records/deleteRecord", Some(&admin), &json!({"delete": {"did": did}})).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["blockchainDeletion"], true, "{v}");
+        let msg = v["deleteMessageTxId"].as_str().unwrap().to_owned();
+        let item = w.bundler.accepted().into_iter().find(|a| a.id == msg).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&item.data).unwrap(), json!([{"delete": {"did": did}}]));
+        assert_eq!(by_did(&w.node, &did).await.0, 0, "deleted here at once");
+        mine(&w).await;
+        let (_, msgs) = w.node.get_json(&format!("/api/records?did=did:arweave:{msg}&includeDeleteMessages=true"), None).await;
+        assert!(msgs.to_string().contains(&did), "the indexed delete message names the record: {msgs:#}");
+        assert!(msgs["records"][0]["oip"].get("deleteRefused").is_none(), "the indexer accepted the deleter: {msgs:#}");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -433,26 +438,29 @@ async fn the_test_bundler_refuses_what_turbo_refuses() {
 
 #[tokio::test]
 async fn a_transaction_the_indexer_skips_leaves_no_pending_record() {
-    // the indexer reads at most 8 KiB of data; a larger record is skipped when it lands
-    let w = world_with(true, true, |c| c.indexer.index_max_data_bytes = 8 * 1024).await;
-    let tok = token("pk-user");
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "big", "description": "x".repeat(9000)}})).await;
-    assert_eq!(st, 200, "{v}");
-    let did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
-    assert_eq!(by_did(&w.node, &did).await.0, 1);
-    mine(&w).await;
-    assert_eq!(by_did(&w.node, &did).await.0, 0, "skipped on chain → the pending document is gone");
-    // a type the indexer does not index is refused before anything is spent
-    let w = world_with(true, true, |c| {
-        c.indexer.record_type_index_mode = "blacklist".into();
-        c.indexer.record_type_index_blacklist = "post".into();
+    each_backend(|| async {
+        // the indexer reads at most 8 KiB of data; a larger record is skipped when it lands
+        let w = world_with(true, true, |c| c.indexer.index_max_data_bytes = 8 * 1024).await;
+        let tok = token("pk-user");
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "big", "description": "x".repeat(9000)}})).await;
+        assert_eq!(st, 200, "{v}");
+        let did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+        assert_eq!(by_did(&w.node, &did).await.0, 1);
+        mine(&w).await;
+        assert_eq!(by_did(&w.node, &did).await.0, 0, "skipped on chain → the pending document is gone");
+        // a type the indexer does not index is refused before anything is spent
+        let w = world_with(true, true, |c| {
+            c.indexer.record_type_index_mode = "blacklist".into();
+            c.indexer.record_type_index_blacklist = "post".into();
+        })
+        .await;
+        let uploads = w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst);
+        let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "x"}})).await;
+        assert_eq!(st, 400, "{v}");
+        assert!(v["error"].as_str().unwrap().contains("RECORD_TYPE_INDEX_MODE"), "{v}");
+        assert_eq!(w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst), uploads);
     })
     .await;
-    let uploads = w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst);
-    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&tok), &json!({"basic": {"name": "x"}})).await;
-    assert_eq!(st, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("RECORD_TYPE_INDEX_MODE"), "{v}");
-    assert_eq!(w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst), uploads);
 }
 
 #[tokio::test]
