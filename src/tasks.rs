@@ -343,6 +343,7 @@ where
         Box::pin(async move {
             let period = spec.period();
             loop {
+                let started = std::time::Instant::now();
                 match spec.leases.lease_acquire(name, &spec.holder, spec.ttl).await {
                     Ok(true) => {}
                     Ok(false) => {
@@ -363,20 +364,30 @@ where
                 let (child, token) = ctx.child();
                 let work = factory(child);
                 tokio::pin!(work);
-                let mut renewed = std::time::Instant::now();
+                // The lease runs from the start of the last successful call: the
+                // work stops before it can have expired in the database.
+                let mut renewed = started;
                 let lost = loop {
                     tokio::select! {
+                        // the timer first: after a pause (a stalled VM) the lease is
+                        // checked before the work is polled again
+                        biased;
+                        _ = tokio::time::sleep(period) => {
+                            let now = std::time::Instant::now();
+                            let left = (renewed + spec.ttl).saturating_duration_since(now);
+                            if left.is_zero() {
+                                break "the lease ran out before it could be renewed";
+                            }
+                            match tokio::time::timeout(left, spec.leases.lease_acquire(name, &spec.holder, spec.ttl)).await {
+                                Ok(Ok(true)) => renewed = now,
+                                Ok(Ok(false)) => break "another node took it",
+                                Ok(Err(_)) if renewed.elapsed() + period < spec.ttl => {}
+                                Ok(Err(_)) | Err(_) => break "renewals failed",
+                            }
+                        }
                         r = &mut work => {
                             let _ = spec.leases.lease_release(name, &spec.holder).await;
                             return r.map_err(|e| e.to_string());
-                        }
-                        _ = tokio::time::sleep(period) => {
-                            match spec.leases.lease_acquire(name, &spec.holder, spec.ttl).await {
-                                Ok(true) => renewed = std::time::Instant::now(),
-                                Ok(false) => break "another node took it",
-                                Err(_) if renewed.elapsed() + period < spec.ttl => {}
-                                Err(_) => break "renewals failed",
-                            }
                         }
                     }
                 };

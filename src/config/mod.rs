@@ -299,7 +299,7 @@ pub struct HttpConfig {
 pub struct StoreConfig {
     /// The record store: `sqlite://<path>` (default: `<data-dir>/oipd.sqlite`) or
     /// `postgres://user:password@host:port/db`.
-    #[arg(long, env = "OIPD_STORE")]
+    #[arg(long, env = "OIPD_STORE", hide_env_values = true)]
     pub store: Option<String>,
 
     /// Bound: milliseconds one records query may run (SQLite: interrupted;

@@ -143,10 +143,17 @@ impl Inner {
 
     async fn abort(&self, key: &str, upload_id: &str) {
         let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(SIGNED_FOR);
-        if let Err(e) = self.send(Method::DELETE, url, None, CONTROL_TIMEOUT).await {
-            tracing::warn!(upload_id, error = %e, "aborting a multipart upload");
+        match self.send(Method::DELETE, url, None, CONTROL_TIMEOUT).await {
+            // gone from the bucket: forget it
+            Ok(_) => {
+                let _ = self.index.media_upload_ended(upload_id).await;
+            }
+            Err(e) if e.contains("NoSuchUpload") => {
+                let _ = self.index.media_upload_ended(upload_id).await;
+            }
+            // still in the bucket: its row stays, so the sweep aborts it later
+            Err(e) => tracing::warn!(upload_id, error = %e, "aborting a multipart upload failed; the sweep retries it"),
         }
-        let _ = self.index.media_upload_ended(upload_id).await;
     }
 
     async fn delete(&self, key: &str) -> Result<(), String> {

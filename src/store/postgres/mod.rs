@@ -75,15 +75,23 @@ pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
         .map_err(|e| StoreError::Backend(format!("--store: not a PostgreSQL URL ({})", e.to_string().replace(url, "<url>"))))
 }
 
-/// The URL without its password, for logs.
+/// The URL without its password (in the userinfo or a `password=` query
+/// parameter), for logs.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let userinfo = &url[s + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
             format!("{}{user}@{}", &url[..s + 3], &url[at + 1..])
         }
         _ => url.to_owned(),
+    };
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query.split('&').map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=<hidden>" } else { kv }).collect();
+            format!("{base}?{}", kept.join("&"))
+        }
+        None => url,
     }
 }
 
@@ -206,6 +214,7 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u@h:5432/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact("postgres://u@h/db?sslmode=disable&password=secret"), "postgres://u@h/db?sslmode=disable&password=<hidden>");
         assert!(parse_url("postgres://u:secret@h:notaport/db").unwrap_err().to_string().find("secret").is_none());
     }
 }

@@ -22,6 +22,36 @@ pub(super) fn clean(s: &Option<String>) -> Option<String> {
     s.as_ref().map(|s| if s.contains('\0') { s.replace('\0', "") } else { s.clone() })
 }
 
+/// A document as PostgreSQL can read it as `jsonb`, which refuses the NUL
+/// character (`\u0000`): NULs in strings and keys become U+FFFD. Documents
+/// without one (all but crafted ones) pass through untouched.
+pub(super) fn jsonb_safe(doc: &str) -> std::borrow::Cow<'_, str> {
+    fn scrub(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+            serde_json::Value::Object(o) => {
+                if o.keys().any(|k| k.contains('\0')) {
+                    let taken = std::mem::take(o);
+                    *o = taken.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v)).collect();
+                }
+                o.values_mut().for_each(scrub);
+            }
+            _ => {}
+        }
+    }
+    if !doc.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(doc);
+    }
+    match serde_json::from_str::<serde_json::Value>(doc) {
+        Ok(mut v) => {
+            scrub(&mut v);
+            std::borrow::Cow::Owned(v.to_string())
+        }
+        Err(_) => std::borrow::Cow::Borrowed(doc),
+    }
+}
+
 fn raw(s: String) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(s).map_err(|e| StoreError::Backend(format!("stored document: {e}")))
 }
@@ -213,8 +243,9 @@ pub(super) async fn upsert_records_in(tx: &deadpool_postgres::Transaction<'_>, r
     let up = tx.prepare_cached(UPSERT_RECORD).await.map_err(pg_error)?;
     let mut out = Vec::with_capacity(records.len());
     for r in records {
+        let doc = jsonb_safe(&r.doc);
         let before = existing.get(&r.did);
-        if before == Some(&r.doc) {
+        if before.map(String::as_str) == Some(&*doc) {
             out.push(Upserted::Unchanged);
             continue;
         }
@@ -244,14 +275,14 @@ pub(super) async fn upsert_records_in(tx: &deadpool_postgres::Transaction<'_>, r
                 &r.private_session,
                 &r.is_public(),
                 &r.is_delete_message(),
-                &r.doc,
+                &&*doc,
                 &tags,
             ],
         )
         .await
         .map_err(pg_error)?;
         out.push(if before.is_some() { Upserted::Updated } else { Upserted::Inserted });
-        existing.insert(r.did.clone(), r.doc.clone());
+        existing.insert(r.did.clone(), doc.into_owned());
     }
     Ok(out)
 }
@@ -269,11 +300,12 @@ pub(super) async fn upsert_templates_in(tx: &deadpool_postgres::Transaction<'_>,
     let mut out = Vec::with_capacity(templates.len());
     for t in templates {
         let existing: Option<String> = tx.query_opt(&find, &[&t.did]).await.map_err(pg_error)?.map(|r| r.get(0));
-        if existing.as_deref() == Some(t.doc.as_str()) {
+        let doc = jsonb_safe(&t.doc);
+        if existing.as_deref() == Some(&*doc) {
             out.push(Upserted::Unchanged);
             continue;
         }
-        tx.execute(&up, &[&t.did, &clean(&t.name), &t.in_block, &clean(&t.creator_address), &t.doc]).await.map_err(pg_error)?;
+        tx.execute(&up, &[&t.did, &clean(&t.name), &t.in_block, &clean(&t.creator_address), &&*doc]).await.map_err(pg_error)?;
         out.push(if existing.is_some() { Upserted::Updated } else { Upserted::Inserted });
     }
     Ok(out)
@@ -376,5 +408,22 @@ impl RecordStore for PgStore {
         }
         c.done();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonb_safe;
+
+    #[test]
+    fn nul_characters_never_reach_jsonb() {
+        let plain = r#"{"a":"b\\u0000"}"#; // an escaped backslash, then text: no NUL
+        assert_eq!(jsonb_safe(plain), plain);
+        assert_eq!(jsonb_safe(r#"{"a":"x"}"#), r#"{"a":"x"}"#);
+        let nul = serde_json::json!({"k\u{0}": ["a\u{0}b", {"c": "\u{0}"}]}).to_string();
+        assert!(nul.contains("\\u0000"));
+        let safe = jsonb_safe(&nul).into_owned();
+        assert!(!safe.contains("\\u0000"), "{safe}");
+        assert_eq!(safe, serde_json::json!({"k\u{FFFD}": ["a\u{FFFD}b", {"c": "\u{FFFD}"}]}).to_string());
     }
 }

@@ -143,6 +143,11 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// Apply the migrations not yet applied, under [`MIGRATION_LOCK`].
 pub async fn migrate(c: &mut Client) -> Result<(), StoreError> {
+    // Building an index over a large table outlasts any query budget, and a
+    // node waiting for another's migrations must not give up at it either:
+    // this session has none (the pool's connections keep theirs).
+    c.batch_execute("SET statement_timeout = 0").await.map_err(pg_error)?;
+    tracing::info!("applying PostgreSQL migrations (waiting for any other node's first)");
     c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error)?;
     let r = apply(c).await;
     let unlocked = c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error);
