@@ -13,6 +13,9 @@ done
 # PostgreSQL's server (tests/it/common/pg.rs starts a throwaway cluster from /usr/lib/postgresql/*/bin)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=("postgresql")
 if [ ${#missing[@]} -gt 0 ]; then
+  # the tests start their own cluster: no Debian "main" cluster running on 5432 all along
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/oipd-tests.conf
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi

@@ -47,6 +47,9 @@ pub enum Sql {
 impl ToSql for Sql {
     fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
+            // PostgreSQL's text cannot hold NUL (it would refuse the whole query);
+            // stored text has none either, so a NUL can match nothing but its absence
+            Sql::Text(s) if s.contains('\0') => s.replace('\0', "").to_sql(ty, out),
             Sql::Text(s) => s.to_sql(ty, out),
             Sql::Int(i) => i.to_sql(ty, out),
             Sql::Real(f) => f.to_sql(ty, out),
