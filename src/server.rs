@@ -37,6 +37,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::http::sendfile::{self, Sendfile};
 use crate::limits::connections::{OpenConnection, PeerAddr};
 use crate::state::SharedState;
 
@@ -51,6 +52,9 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(state.config.http.header_timeout_secs.max(1)))
         .max_buf_size(crate::limits::MAX_HEAD_BYTES)
+        // body chunks queued by reference, never copied: what lets a file body's
+        // placeholder chunks reach `Watched` to go with sendfile (http::sendfile)
+        .writev(true)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -74,13 +78,17 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         let _ = stream.set_nodelay(true);
         let open: OpenConnection = permit.open();
         let app = app.clone();
+        let sendfile = Sendfile::new();
+        let queue = sendfile.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             // who is on the other end of the socket (login limits key by it)
             req.extensions_mut().insert(PeerAddr(peer));
+            // file bodies may hand their bytes to the kernel on this socket
+            req.extensions_mut().insert(queue.clone());
             app.clone().oneshot(req)
         });
         let activity = Activity::new();
-        let io = Watched { inner: stream, activity: activity.clone() };
+        let io = Watched { inner: stream, activity: activity.clone(), sendfile };
         let conn = builder.serve_connection(TokioIo::new(io), service);
         let watched = graceful.watch(conn);
         let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
@@ -191,13 +199,16 @@ impl Activity {
 }
 
 /// A socket that reports its progress to an [`Activity`]; the connection's
-/// watchdog closes it when it stalls (`--idle-timeout-secs`).
-struct Watched<S> {
-    inner: S,
+/// watchdog closes it when it stalls (`--idle-timeout-secs`). The placeholder
+/// chunks of file bodies are sent from their files with `sendfile` (see
+/// [`crate::http::sendfile`]); every other byte is written as is.
+struct Watched {
+    inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
+    sendfile: Sendfile,
 }
 
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+impl tokio::io::AsyncRead for Watched {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -210,10 +221,14 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
     }
 }
 
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+impl tokio::io::AsyncWrite for Watched {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        let r = if sendfile::is_placeholder(buf) {
+            this.sendfile.poll_send(&this.inner, cx, buf)
+        } else {
+            std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+        };
         this.activity.record(&r);
         r
     }
@@ -224,13 +239,21 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        // a placeholder first: send it; else write what comes before the first one
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let r = match first {
+            Some(i) if sendfile::is_placeholder(&bufs[i]) => this.sendfile.poll_send(&this.inner, cx, &bufs[i]),
+            _ => {
+                let end = bufs.iter().position(|b| sendfile::is_placeholder(b)).unwrap_or(bufs.len());
+                std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, &bufs[..end])
+            }
+        };
         this.activity.record(&r);
         r
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {

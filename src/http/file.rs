@@ -21,7 +21,9 @@ use super::body::{Segment, SourceBody};
 use super::conditional::{self, Precondition, Validators};
 use super::error::HttpError;
 use super::etag::{self, ContentHashCache};
+use super::open_cache::OpenFileCache;
 use super::range::{self, ByteRange, RangeOutcome};
+use super::sendfile::Sendfile;
 use super::source::{ByteSource, LocalFile};
 use crate::limits::stream::StreamLimiter;
 use crate::limits::{BoundReport, BoundSource};
@@ -57,6 +59,7 @@ pub struct FileSpec {
 
 pub struct FileServer {
     hashes: ContentHashCache,
+    open_files: OpenFileCache,
     streams: StreamLimiter,
     max_ranges: usize,
     boundary_seq: AtomicU64,
@@ -64,10 +67,11 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    pub fn new(hashes: ContentHashCache, streams: StreamLimiter, max_ranges: usize) -> Self {
+    pub fn new(hashes: ContentHashCache, open_files: OpenFileCache, streams: StreamLimiter, max_ranges: usize) -> Self {
         use std::hash::{BuildHasher, RandomState};
         FileServer {
             hashes,
+            open_files,
             streams,
             max_ranges,
             boundary_seq: AtomicU64::new(0),
@@ -81,6 +85,10 @@ impl FileServer {
 
     pub fn hashes(&self) -> &ContentHashCache {
         &self.hashes
+    }
+
+    pub fn open_files(&self) -> &OpenFileCache {
+        &self.open_files
     }
 
     /// A multipart boundary that is unpredictable and unique per response.
@@ -114,13 +122,15 @@ impl FileServer {
     }
 
     /// Build the response for a GET or HEAD of a local file.
-    pub async fn respond_local(&self, method: &Method, headers: &HeaderMap, spec: FileSpec) -> Result<Response, HttpError> {
+    pub async fn respond_local(&self, method: &Method, headers: &HeaderMap, spec: FileSpec, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
         let rep = self.local(spec).await?;
-        self.respond(method, headers, rep).await
+        self.respond(method, headers, rep, sendfile).await
     }
 
-    /// Build the response for a GET or HEAD of `spec`.
-    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: Representation) -> Result<Response, HttpError> {
+    /// Build the response for a GET or HEAD of `spec`; its file ranges go with
+    /// `sendfile` through the connection's queue when there is one (see
+    /// [`super::sendfile`]) and the source is a local file.
+    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: Representation, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
         let etag_opaque = spec.etag;
         let last_modified = spec.modified.map(conditional::to_http_precision);
         let v = Validators { etag: &etag_opaque, last_modified };
@@ -187,7 +197,7 @@ impl FileServer {
             Body::empty()
         } else {
             let permit = self.streams.acquire().await?;
-            Body::new(SourceBody::new(spec.source, segments, permit))
+            Body::new(SourceBody::new(spec.source, segments, permit).with_sendfile(sendfile))
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
@@ -225,6 +235,13 @@ impl BoundSource for FileServer {
             capacity: self.hashes.capacity() as u64,
             fill: self.hashes.len() as u64,
             config: "--etag-cache-entries / OIPD_ETAG_CACHE_ENTRIES",
+        });
+        out.push(BoundReport {
+            name: "open_file_cache",
+            unit: "entries",
+            capacity: self.open_files.capacity() as u64,
+            fill: self.open_files.len() as u64,
+            config: "--open-file-cache-entries / OIPD_OPEN_FILE_CACHE_ENTRIES",
         });
         out.push(BoundReport {
             name: "etag_hashing",

@@ -29,6 +29,12 @@ pub trait ByteSource: Send + Sync + 'static {
     /// The bytes `offset .. offset + len`, in order, in chunks. A source that ends
     /// early (a file truncated under us) yields an error rather than short data.
     fn range(&self, offset: u64, len: u64) -> ChunkStream;
+
+    /// The open local file behind this source, if it is one (its ranges may then
+    /// go with `sendfile`).
+    fn local_file(&self) -> Option<&Arc<File>> {
+        None
+    }
 }
 
 /// An open local file (the descriptor is shared by every range of one response).
@@ -43,6 +49,11 @@ impl LocalFile {
         }
     }
 
+    /// A source over a descriptor shared with others (the open-file cache).
+    pub fn shared(file: Arc<File>) -> Self {
+        LocalFile { file }
+    }
+
     /// The open file, e.g. to hash it for an ETag.
     pub fn file(&self) -> &Arc<File> {
         &self.file
@@ -50,6 +61,10 @@ impl LocalFile {
 }
 
 impl ByteSource for LocalFile {
+    fn local_file(&self) -> Option<&Arc<File>> {
+        Some(&self.file)
+    }
+
     fn range(&self, offset: u64, len: u64) -> ChunkStream {
         let file = self.file.clone();
         Box::pin(futures_util::stream::unfold(
