@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -47,16 +46,21 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Serve `state` on `listener` until `shutdown` resolves, then drain.
 pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
     let app = crate::api::router(state.clone());
+    let header_timeout = Duration::from_secs(state.config.http.header_timeout_secs.max(1));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(state.config.http.header_timeout_secs.max(1)))
+        .header_read_timeout(header_timeout)
         .max_buf_size(crate::limits::MAX_HEAD_BYTES)
         // body chunks queued by reference, never copied: what lets a file body's
         // placeholder chunks reach `Watched` to go with sendfile (http::sendfile)
         .writev(true)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder);
+    let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
+    let stop = tokio_util::sync::CancellationToken::new();
+    // every connection task holds a clone; all dropped = all connections closed
+    let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
 
     loop {
@@ -77,37 +81,30 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         };
         let _ = stream.set_nodelay(true);
         let open: OpenConnection = permit.open();
-        let app = app.clone();
-        let sendfile = Sendfile::new();
-        let queue = sendfile.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            // who is on the other end of the socket (login limits key by it)
-            req.extensions_mut().insert(PeerAddr(peer));
-            // file bodies may hand their bytes to the kernel on this socket
-            req.extensions_mut().insert(queue.clone());
-            app.clone().oneshot(req)
-        });
-        let activity = Activity::new();
-        let io = Watched { inner: stream, activity: activity.clone(), sendfile };
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let watched = graceful.watch(conn);
-        let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
+        let conn = Connection {
+            app: app.clone(),
+            builder: builder.clone(),
+            stop: stop.clone(),
+            header_timeout,
+            idle,
+        };
+        let live = live.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = watched => {}
-                // dropping the connection drops its request, body and whatever they hold
-                _ = activity.stalled(idle) => tracing::debug!("closed a stalled connection"),
-            }
+            conn.serve(stream, peer).await;
             drop(open);
+            drop(live);
         });
     }
     drop(listener);
+    drop(live);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections and stopping background tasks");
     let deadline = tokio::time::Instant::now() + grace;
+    // idle connections close now, busy ones after their response
+    stop.cancel();
     let connections = async {
         tokio::select! {
-            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = all_closed.recv() => tracing::info!("all connections closed"),
             _ = tokio::time::sleep_until(deadline) => tracing::warn!("grace period over; closing remaining connections"),
         }
     };
@@ -115,6 +112,142 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     let (_, aborted) = tokio::join!(connections, state.tasks.shutdown(grace));
     if !aborted.is_empty() {
         tracing::warn!(?aborted, "background tasks did not stop within the grace period");
+    }
+}
+
+/// What a connection's task needs besides its socket.
+struct Connection {
+    app: axum::Router,
+    builder: Arc<http1::Builder>,
+    stop: tokio_util::sync::CancellationToken,
+    header_timeout: Duration,
+    idle: Duration,
+}
+
+impl Connection {
+    /// Serve one client connection until it closes, stalls or the server stops.
+    ///
+    /// Between requests the connection is *parked*: hyper's connection (its read
+    /// and write buffers, its dispatcher) is dropped and only the socket is kept,
+    /// waiting to become readable, so an idle keep-alive connection holds a few
+    /// hundred bytes instead of hyper's buffers. hyper is told the client went
+    /// away (a read of 0 bytes) only when that loses nothing: no request in
+    /// flight, everything written and flushed, the last request had no body and
+    /// the last bytes read ended its head, and the socket has nothing more to
+    /// read (see [`Watched::poll_read`]). A parked connection waits at most
+    /// `--header-timeout-secs` for its next request (as hyper's own keep-alive
+    /// wait did) and closes at once on shutdown.
+    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+        let sendfile = Sendfile::new();
+        let turn = Arc::new(Turn::default());
+        let (app, queue, t) = (self.app.clone(), sendfile.clone(), turn.clone());
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // who is on the other end of the socket (login limits key by it)
+            req.extensions_mut().insert(PeerAddr(peer));
+            // file bodies may hand their bytes to the kernel on this socket
+            req.extensions_mut().insert(queue.clone());
+            let guard = InFlight::start(&t, &req);
+            // (a named, Unpin future: hyper hands the connection back only then)
+            futures_util::FutureExt::map(app.clone().oneshot(req), move |r| r.map(|resp| resp.map(|body| GuardedBody { body, _guard: guard })))
+        });
+        let activity = Activity::new();
+        let mut io = Watched { inner: stream, activity: activity.clone(), sendfile, turn, flushed: true, head_ended: false, parked: false };
+        loop {
+            // parked: only the socket, until the client speaks again
+            let woke = tokio::select! {
+                r = tokio::time::timeout(self.header_timeout.min(self.idle), io.inner.readable()) => matches!(r, Ok(Ok(()))),
+                _ = self.stop.cancelled() => false,
+            };
+            if !woke {
+                return;
+            }
+            activity.touch();
+            io.parked = false;
+            let mut conn = Box::new(self.builder.serve_connection(TokioIo::new(io), service.clone()));
+            let mut stopping = false;
+            let done = loop {
+                tokio::select! {
+                    r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r.is_ok(),
+                    // in-flight responses finish; hyper closes after them
+                    _ = self.stop.cancelled(), if !stopping => {
+                        stopping = true;
+                        std::pin::Pin::new(&mut *conn).graceful_shutdown();
+                    }
+                    // dropping the connection drops its request, body and whatever they hold
+                    _ = activity.clone().stalled(self.idle) => {
+                        tracing::debug!("closed a stalled connection");
+                        break false;
+                    }
+                }
+            };
+            if !done || stopping {
+                return;
+            }
+            let parts = conn.into_parts();
+            io = parts.io.into_inner();
+            // a real end of the connection (or a close hyper decided): done
+            if !io.parked || !parts.read_buf.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// What the service tells the socket wrapper about the requests of a connection.
+#[derive(Default)]
+struct Turn {
+    /// Requests whose response (body included) is not finished.
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// The last request carried a body (then the connection is never parked:
+    /// hyper may still hold or await some of it).
+    had_body: std::sync::atomic::AtomicBool,
+}
+
+/// One request in flight, until its response body is done or dropped.
+struct InFlight(Arc<Turn>);
+
+impl InFlight {
+    fn start<B>(turn: &Arc<Turn>, req: &hyper::Request<B>) -> Self {
+        use http::header;
+        let h = req.headers();
+        let bodiless = !h.contains_key(header::TRANSFER_ENCODING)
+            && h.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+        turn.had_body.store(!bodiless, Ordering::Relaxed);
+        turn.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(turn.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until hyper
+/// has taken its last frame (or dropped it).
+struct GuardedBody<B> {
+    body: B,
+    _guard: InFlight,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for GuardedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -179,6 +312,10 @@ impl Activity {
         self.born.elapsed().as_millis() as u64
     }
 
+    fn touch(&self) {
+        self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
     fn record<T>(&self, r: &std::task::Poll<std::io::Result<T>>) {
         if r.is_ready() {
             self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
@@ -201,11 +338,33 @@ impl Activity {
 /// A socket that reports its progress to an [`Activity`]; the connection's
 /// watchdog closes it when it stalls (`--idle-timeout-secs`). The placeholder
 /// chunks of file bodies are sent from their files with `sendfile` (see
-/// [`crate::http::sendfile`]); every other byte is written as is.
+/// [`crate::http::sendfile`]); every other byte is written as is. It also
+/// decides when hyper may let go of the connection between requests (parking,
+/// see [`Connection::serve`]).
 struct Watched {
     inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
     sendfile: Sendfile,
+    turn: Arc<Turn>,
+    /// The last write-side call was a completed flush (hyper flushes only with
+    /// its write buffer empty), and nothing was written since.
+    flushed: bool,
+    /// The last bytes read ended with the blank line that ends a request head.
+    head_ended: bool,
+    /// hyper was told "end of stream" to park the connection.
+    parked: bool,
+}
+
+impl Watched {
+    /// hyper asks for more bytes and may be let go: nothing of a request or
+    /// response is in hyper's hands (see [`Connection::serve`]).
+    fn may_park(&self) -> bool {
+        self.flushed
+            && self.head_ended
+            && self.turn.in_flight.load(Ordering::Relaxed) == 0
+            && !self.turn.had_body.load(Ordering::Relaxed)
+            && self.sendfile.pending() == 0
+    }
 }
 
 impl tokio::io::AsyncRead for Watched {
@@ -215,7 +374,19 @@ impl tokio::io::AsyncRead for Watched {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &r {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.head_ended = buf.filled()[before..].ends_with(b"\r\n\r\n");
+            }
+            std::task::Poll::Pending if this.may_park() => {
+                // nothing to read and nothing in hyper's hands: end hyper's turn
+                this.parked = true;
+                return std::task::Poll::Ready(Ok(()));
+            }
+            _ => {}
+        }
         this.activity.record(&r);
         r
     }
@@ -224,6 +395,7 @@ impl tokio::io::AsyncRead for Watched {
 impl tokio::io::AsyncWrite for Watched {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
+        this.flushed = false;
         let r = if sendfile::is_placeholder(buf) {
             this.sendfile.poll_send(&this.inner, cx, buf)
         } else {
@@ -239,6 +411,7 @@ impl tokio::io::AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
+        this.flushed = false;
         // a placeholder first: send it; else write what comes before the first one
         let first = bufs.iter().position(|b| !b.is_empty());
         let r = match first {
@@ -259,6 +432,7 @@ impl tokio::io::AsyncWrite for Watched {
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let r = std::pin::Pin::new(&mut this.inner).poll_flush(cx);
+        this.flushed = matches!(r, std::task::Poll::Ready(Ok(())));
         this.activity.record(&r);
         r
     }
