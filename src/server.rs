@@ -88,12 +88,7 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
             header_timeout,
             idle,
         };
-        let live = live.clone();
-        tokio::spawn(async move {
-            conn.serve(stream, peer).await;
-            drop(open);
-            drop(live);
-        });
+        tokio::spawn(conn.serve(stream, peer, open, live.clone()));
     }
     drop(listener);
     drop(live);
@@ -137,10 +132,10 @@ impl Connection {
     /// read (see [`Watched::poll_read`]). A parked connection waits at most
     /// `--header-timeout-secs` for its next request (as hyper's own keep-alive
     /// wait did) and closes at once on shutdown.
-    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, _open: OpenConnection, _live: tokio::sync::mpsc::Sender<()>) {
         let sendfile = Sendfile::new();
-        let turn = Arc::new(Turn::default());
-        let (app, queue, t) = (self.app.clone(), sendfile.clone(), turn.clone());
+        let activity = Activity::new();
+        let (app, queue, t) = (self.app.clone(), sendfile.clone(), activity.clone());
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             // who is on the other end of the socket (login limits key by it)
             req.extensions_mut().insert(PeerAddr(peer));
@@ -150,64 +145,71 @@ impl Connection {
             // (a named, Unpin future: hyper hands the connection back only then)
             futures_util::FutureExt::map(app.clone().oneshot(req), move |r| r.map(|resp| resp.map(|body| GuardedBody { body, _guard: guard })))
         });
-        let activity = Activity::new();
-        let mut io = Watched { inner: stream, activity: activity.clone(), sendfile, turn, flushed: true, head_ended: false, parked: false };
+        let mut io = Watched { inner: stream, activity: activity.clone(), sendfile, flushed: true, head_ended: false, parked: false };
         loop {
-            // parked: only the socket, until the client speaks again
-            let woke = tokio::select! {
-                r = tokio::time::timeout(self.header_timeout.min(self.idle), io.inner.readable()) => matches!(r, Ok(Ok(()))),
-                _ = self.stop.cancelled() => false,
+            // parked: only the socket (and this task, kept small), until the client speaks again
+            let woke = {
+                let sleep = tokio::time::sleep(self.header_timeout.min(self.idle));
+                let stop = self.stop.cancelled();
+                tokio::pin!(sleep, stop);
+                std::future::poll_fn(|cx| {
+                    use std::task::Poll;
+                    if stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    if let Poll::Ready(r) = io.inner.poll_read_ready(cx) {
+                        return Poll::Ready(r.is_ok());
+                    }
+                    sleep.as_mut().poll(cx).map(|_| false)
+                })
+                .await
             };
             if !woke {
                 return;
             }
             activity.touch();
             io.parked = false;
-            let mut conn = Box::new(self.builder.serve_connection(TokioIo::new(io), service.clone()));
-            let mut stopping = false;
-            let done = loop {
-                tokio::select! {
-                    r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r.is_ok(),
-                    // in-flight responses finish; hyper closes after them
-                    _ = self.stop.cancelled(), if !stopping => {
-                        stopping = true;
-                        std::pin::Pin::new(&mut *conn).graceful_shutdown();
+            // hyper's turn, its state boxed so that the parked task does not carry it
+            let turn = Box::pin(async {
+                let mut conn = self.builder.serve_connection(TokioIo::new(io), service.clone());
+                let mut stopping = false;
+                let done = loop {
+                    tokio::select! {
+                        r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r.is_ok(),
+                        // in-flight responses finish; hyper closes after them
+                        _ = self.stop.cancelled(), if !stopping => {
+                            stopping = true;
+                            std::pin::Pin::new(&mut conn).graceful_shutdown();
+                        }
+                        // dropping the connection drops its request, body and whatever they hold
+                        _ = activity.clone().stalled(self.idle) => {
+                            tracing::debug!("closed a stalled connection");
+                            break false;
+                        }
                     }
-                    // dropping the connection drops its request, body and whatever they hold
-                    _ = activity.clone().stalled(self.idle) => {
-                        tracing::debug!("closed a stalled connection");
-                        break false;
-                    }
+                };
+                if !done || stopping {
+                    return None;
                 }
-            };
-            if !done || stopping {
-                return;
+                let parts = conn.into_parts();
+                // a real end of the connection (or a close hyper decided): done
+                let io = parts.io.into_inner();
+                (io.parked && parts.read_buf.is_empty()).then_some(io)
+            });
+            match turn.await {
+                Some(back) => io = back,
+                None => return,
             }
-            let parts = conn.into_parts();
-            io = parts.io.into_inner();
-            // a real end of the connection (or a close hyper decided): done
-            if !io.parked || !parts.read_buf.is_empty() {
-                return;
-            }
+            io.sendfile.shrink();
         }
     }
 }
 
-/// What the service tells the socket wrapper about the requests of a connection.
-#[derive(Default)]
-struct Turn {
-    /// Requests whose response (body included) is not finished.
-    in_flight: std::sync::atomic::AtomicUsize,
-    /// The last request carried a body (then the connection is never parked:
-    /// hyper may still hold or await some of it).
-    had_body: std::sync::atomic::AtomicBool,
-}
-
 /// One request in flight, until its response body is done or dropped.
-struct InFlight(Arc<Turn>);
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn start<B>(turn: &Arc<Turn>, req: &hyper::Request<B>) -> Self {
+    fn start<B>(turn: &Arc<Activity>, req: &hyper::Request<B>) -> Self {
         use http::header;
         let h = req.headers();
         let bodiless = !h.contains_key(header::TRANSFER_ENCODING)
@@ -293,11 +295,17 @@ pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Progress of one connection's socket, shared with its stall watchdog.
+/// Progress of one connection's socket, shared with its stall watchdog, and
+/// what the service tells the socket wrapper about its requests.
 struct Activity {
     born: std::time::Instant,
     /// Milliseconds since `born` of the last byte moved (or flush completed).
     last_progress_ms: std::sync::atomic::AtomicU64,
+    /// Requests whose response (body included) is not finished.
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// The last request carried a body (then the connection is never parked:
+    /// hyper may still hold or await some of it).
+    had_body: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -305,6 +313,8 @@ impl Activity {
         Arc::new(Activity {
             born: std::time::Instant::now(),
             last_progress_ms: std::sync::atomic::AtomicU64::new(0),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            had_body: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -345,7 +355,6 @@ struct Watched {
     inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
     sendfile: Sendfile,
-    turn: Arc<Turn>,
     /// The last write-side call was a completed flush (hyper flushes only with
     /// its write buffer empty), and nothing was written since.
     flushed: bool,
@@ -361,8 +370,8 @@ impl Watched {
     fn may_park(&self) -> bool {
         self.flushed
             && self.head_ended
-            && self.turn.in_flight.load(Ordering::Relaxed) == 0
-            && !self.turn.had_body.load(Ordering::Relaxed)
+            && self.activity.in_flight.load(Ordering::Relaxed) == 0
+            && !self.activity.had_body.load(Ordering::Relaxed)
             && self.sendfile.pending() == 0
     }
 }
@@ -452,5 +461,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a parked connection's task carries (hyper's state is boxed while it
+    /// runs and dropped while parked): kept small on purpose.
+    #[tokio::test]
+    async fn a_parked_connection_task_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let s = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let conn = super::Connection {
+            app: axum::Router::new(),
+            builder: std::sync::Arc::new(hyper::server::conn::http1::Builder::new()),
+            stop: tokio_util::sync::CancellationToken::new(),
+            header_timeout: std::time::Duration::from_secs(1),
+            idle: std::time::Duration::from_secs(1),
+        };
+        let limit = std::sync::Arc::new(crate::limits::connections::ConnectionLimit::new(1));
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let task = conn.serve(s, l.local_addr().unwrap(), limit.reserve().await.unwrap().open(), tx);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 640, "{size} bytes");
     }
 }

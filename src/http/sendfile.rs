@@ -115,6 +115,14 @@ impl Sendfile {
         Some(chunk)
     }
 
+    /// Give back the queue's memory while the connection is idle (nothing queued).
+    pub fn shrink(&self) {
+        let mut q = self.lock();
+        if q.is_empty() {
+            *q = VecDeque::new();
+        }
+    }
+
     /// Ranges queued and not yet fully sent.
     pub fn pending(&self) -> usize {
         self.lock().len()
