@@ -426,8 +426,11 @@ impl tokio::io::AsyncWrite for Watched {
         let r = match first {
             Some(i) if sendfile::is_placeholder(&bufs[i]) => this.sendfile.poll_send(&this.inner, cx, &bufs[i]),
             _ => {
-                let end = bufs.iter().position(|b| sendfile::is_placeholder(b)).unwrap_or(bufs.len());
-                std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, &bufs[..end])
+                match bufs.iter().position(|b| sendfile::is_placeholder(b)) {
+                    // file bytes follow: hold this back to go out with them
+                    Some(end) => sendfile::poll_write_more(&this.inner, cx, &bufs[..end]),
+                    None => std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+                }
             }
         };
         this.activity.record(&r);

@@ -12,11 +12,9 @@ use http::{Extensions, HeaderMap, HeaderValue, Method};
 
 use super::error::ApiError;
 use super::extract;
-use crate::http::file::Representation;
 use crate::http::open_cache::OpenFile;
 use crate::http::safe_path::{self, PathError};
 use crate::http::sendfile::Sendfile;
-use crate::http::source::LocalFile;
 use crate::state::SharedState;
 
 pub async fn web(State(st): State<SharedState>, req: Request) -> Result<Response, ApiError> {
@@ -64,20 +62,8 @@ pub async fn serve(
         Some(hit) => hit,
         None => open(st, root, raw).await?,
     };
-    let content_type = mime_guess::from_path(&opened.path)
-        .first_raw()
-        .map(HeaderValue::from_static)
-        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
-    let rep = Representation {
-        source: Arc::new(LocalFile::shared(opened.file.clone())),
-        size: opened.size,
-        modified: opened.modified,
-        etag: opened.etag.clone(),
-        content_type,
-        cache_control: cache_control(&opened.path),
-        vary: None,
-    };
-    Ok(st.files.respond(method, headers, rep, ext.get::<Sendfile>().cloned()).await?)
+    let cc = cache_control(&opened.path);
+    Ok(st.files.respond_open(method, headers, &opened, cc, ext.get::<Sendfile>().cloned()).await?)
 }
 
 /// Resolve, open and check `raw` on the blocking pool, hash it for its ETag (or

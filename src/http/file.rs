@@ -21,7 +21,7 @@ use super::body::{Segment, SourceBody};
 use super::conditional::{self, Precondition, Validators};
 use super::error::HttpError;
 use super::etag::{self, ContentHashCache};
-use super::open_cache::OpenFileCache;
+use super::open_cache::{OpenFile, OpenFileCache};
 use super::range::{self, ByteRange, RangeOutcome};
 use super::sendfile::Sendfile;
 use super::source::{ByteSource, LocalFile};
@@ -144,8 +144,37 @@ impl FileServer {
         if let Some(vary) = spec.vary {
             common.insert(header::VARY, vary);
         }
+        self.finish(method, headers, &v, common, spec.source, spec.size, spec.content_type, sendfile).await
+    }
 
-        match conditional::evaluate(headers, &v) {
+    /// [`Self::respond`] for a file of the open-file cache, its header values
+    /// prepared once when it was opened.
+    pub async fn respond_open(&self, method: &Method, headers: &HeaderMap, file: &OpenFile, cache_control: HeaderValue, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
+        let v = Validators { etag: &file.etag, last_modified: file.modified.map(conditional::to_http_precision) };
+        let mut common = HeaderMap::with_capacity(8);
+        common.insert(header::ETAG, file.etag_header.clone());
+        if let Some(lm) = &file.last_modified_header {
+            common.insert(header::LAST_MODIFIED, lm.clone());
+        }
+        common.insert(header::CACHE_CONTROL, cache_control);
+        let source = Arc::new(LocalFile::shared(file.file.clone()));
+        self.finish(method, headers, &v, common, source, file.size, file.content_type.clone(), sendfile).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        v: &Validators<'_>,
+        mut common: HeaderMap,
+        source: Arc<dyn ByteSource>,
+        size: u64,
+        content_type: HeaderValue,
+        sendfile: Option<Sendfile>,
+    ) -> Result<Response, HttpError> {
+        let spec = Sized_ { source, size, content_type };
+        match conditional::evaluate(headers, v) {
             Precondition::Failed => return Err(HttpError::PreconditionFailed),
             Precondition::NotModified => {
                 let mut resp = Response::new(Body::empty());
@@ -157,7 +186,7 @@ impl FileServer {
         }
 
         let outcome = match headers.get(header::RANGE) {
-            Some(r) if conditional::if_range_allows_partial(headers, &v) => {
+            Some(r) if conditional::if_range_allows_partial(headers, v) => {
                 range::evaluate(r.as_bytes(), spec.size, self.max_ranges)
             }
             _ => RangeOutcome::Full,
@@ -204,6 +233,13 @@ impl FileServer {
         *resp.headers_mut() = headers_out;
         Ok(resp)
     }
+}
+
+/// What [`FileServer::finish`] needs of a representation besides its validators.
+struct Sized_ {
+    source: Arc<dyn ByteSource>,
+    size: u64,
+    content_type: HeaderValue,
 }
 
 /// Segments of a `multipart/byteranges` body (RFC 9110 §14.6).

@@ -34,6 +34,11 @@ pub struct OpenFile {
     pub modified: Option<SystemTime>,
     /// The strong ETag's opaque part (content hash).
     pub etag: String,
+    /// Header values prepared once: `ETag`, `Last-Modified`, `Content-Type`
+    /// (by the file name's extension).
+    pub etag_header: http::HeaderValue,
+    pub last_modified_header: Option<http::HeaderValue>,
+    pub content_type: http::HeaderValue,
     ino: u64,
     ctime: (i64, i64),
 }
@@ -42,12 +47,24 @@ impl OpenFile {
     /// Describe `file` (opened from `path`) by its current metadata.
     pub fn new(path: PathBuf, file: Arc<File>, meta: &std::fs::Metadata, etag: String) -> Self {
         use std::os::unix::fs::MetadataExt;
+        let modified = meta.modified().ok();
+        let etag_header = http::HeaderValue::from_str(&super::etag::strong(&etag)).unwrap_or_else(|_| http::HeaderValue::from_static("\"\""));
+        let last_modified_header = modified
+            .map(|m| httpdate::fmt_http_date(super::conditional::to_http_precision(m)))
+            .and_then(|d| http::HeaderValue::from_str(&d).ok());
+        let content_type = mime_guess::from_path(&path)
+            .first_raw()
+            .map(http::HeaderValue::from_static)
+            .unwrap_or_else(|| http::HeaderValue::from_static("application/octet-stream"));
         OpenFile {
             path,
             file,
             size: meta.len(),
-            modified: meta.modified().ok(),
+            modified,
             etag,
+            etag_header,
+            last_modified_header,
+            content_type,
             ino: meta.ino(),
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }

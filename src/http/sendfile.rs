@@ -171,6 +171,34 @@ impl Sendfile {
     }
 }
 
+/// Write `bufs` (a response head, multipart literals) that a placeholder
+/// follows, telling the kernel more is coming (`MSG_MORE`, nginx's
+/// `tcp_nopush`): the head leaves in one packet with the first file bytes
+/// instead of alone.
+pub fn poll_write_more(sock: &tokio::net::TcpStream, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    use std::os::fd::AsRawFd;
+    loop {
+        ready!(sock.poll_write_ready(cx))?;
+        let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
+            // SAFETY: IoSlice is ABI-compatible with iovec on Unix; the msghdr
+            // points at `bufs`, alive for the call.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = bufs.len().min(64) as _;
+            let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
