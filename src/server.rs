@@ -40,6 +40,10 @@ use crate::http::sendfile::{self, Sendfile};
 use crate::limits::connections::{OpenConnection, PeerAddr};
 use crate::state::SharedState;
 
+/// A kept-alive connection quiet this long between requests is parked (see
+/// [`Connection::serve`]); one busy with back-to-back requests never is.
+const PARK_AFTER: Duration = Duration::from_millis(500);
+
 /// Pause after an accept error (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -122,16 +126,19 @@ struct Connection {
 impl Connection {
     /// Serve one client connection until it closes, stalls or the server stops.
     ///
-    /// Between requests the connection is *parked*: hyper's connection (its read
-    /// and write buffers, its dispatcher) is dropped and only the socket is kept,
-    /// waiting to become readable, so an idle keep-alive connection holds a few
-    /// hundred bytes instead of hyper's buffers. hyper is told the client went
-    /// away (a read of 0 bytes) only when that loses nothing: no request in
-    /// flight, everything written and flushed, the last request had no body and
-    /// the last bytes read ended its head, and the socket has nothing more to
-    /// read (see [`Watched::poll_read`]). A parked connection waits at most
-    /// `--header-timeout-secs` for its next request (as hyper's own keep-alive
-    /// wait did) and closes at once on shutdown.
+    /// A connection quiet for [`PARK_AFTER`] between requests is *parked*:
+    /// hyper's connection (its read and write buffers, its dispatcher) is
+    /// dropped and only the socket is kept, waiting to become readable, so an
+    /// idle keep-alive connection holds a few hundred bytes instead of hyper's
+    /// buffers (a busy one, requests back to back, keeps hyper). hyper is told
+    /// the client went away (a read of 0 bytes) only when that loses nothing: no
+    /// request in flight, everything written and flushed, the last request had
+    /// no body and the last bytes read ended its head, and the socket has
+    /// nothing more to read (see [`Watched::poll_read`]). A parked connection
+    /// waits for its next request at most what is left of
+    /// `--header-timeout-secs` since its last byte (hyper's own keep-alive wait)
+    /// and closes at once on shutdown. A new connection is not handed to hyper
+    /// before its first byte arrives.
     async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, _open: OpenConnection, _live: tokio::sync::mpsc::Sender<()>) {
         let sendfile = Sendfile::new();
         let activity = Activity::new();
@@ -149,7 +156,9 @@ impl Connection {
         loop {
             // parked: only the socket (and this task, kept small), until the client speaks again
             let woke = {
-                let sleep = tokio::time::sleep(self.header_timeout.min(self.idle));
+                // the quiet time before parking counts against the keep-alive wait
+                let quiet = Duration::from_millis(activity.quiet_ms());
+                let sleep = tokio::time::sleep(self.header_timeout.min(self.idle).saturating_sub(quiet));
                 let stop = self.stop.cancelled();
                 tokio::pin!(sleep, stop);
                 std::future::poll_fn(|cx| {
@@ -180,6 +189,11 @@ impl Connection {
                         _ = self.stop.cancelled(), if !stopping => {
                             stopping = true;
                             std::pin::Pin::new(&mut conn).graceful_shutdown();
+                        }
+                        // quiet for a while: let hyper go at its next read if it may
+                        // (re-polled at once; re-armed by the next byte moved)
+                        _ = activity.clone().stalled(PARK_AFTER), if !activity.park.load(Ordering::Relaxed) => {
+                            activity.park.store(true, Ordering::Relaxed);
                         }
                         // dropping the connection drops its request, body and whatever they hold
                         _ = activity.clone().stalled(self.idle) => {
@@ -306,6 +320,9 @@ struct Activity {
     /// The last request carried a body (then the connection is never parked:
     /// hyper may still hold or await some of it).
     had_body: std::sync::atomic::AtomicBool,
+    /// Quiet for [`PARK_AFTER`]: park at hyper's next read if nothing is in its
+    /// hands; cleared by the next byte moved.
+    park: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -315,6 +332,7 @@ impl Activity {
             last_progress_ms: std::sync::atomic::AtomicU64::new(0),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             had_body: std::sync::atomic::AtomicBool::new(false),
+            park: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -324,12 +342,21 @@ impl Activity {
 
     fn touch(&self) {
         self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.park.store(false, Ordering::Relaxed);
     }
 
     fn record<T>(&self, r: &std::task::Poll<std::io::Result<T>>) {
         if r.is_ready() {
             self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+            if self.park.load(Ordering::Relaxed) {
+                self.park.store(false, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Milliseconds since the last byte moved.
+    fn quiet_ms(&self) -> u64 {
+        self.now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed))
     }
 
     /// Resolves once the connection has moved no byte for `timeout`.
@@ -368,7 +395,8 @@ impl Watched {
     /// hyper asks for more bytes and may be let go: nothing of a request or
     /// response is in hyper's hands (see [`Connection::serve`]).
     fn may_park(&self) -> bool {
-        self.flushed
+        self.activity.park.load(Ordering::Relaxed)
+            && self.flushed
             && self.head_ended
             && self.activity.in_flight.load(Ordering::Relaxed) == 0
             && !self.activity.had_body.load(Ordering::Relaxed)

@@ -117,8 +117,8 @@ async fn parked_connections_resume_however_the_next_request_comes() {
 
     c.send(get(&a, "").as_bytes()).await;
     assert_eq!(c.response(false).await.2, b"first file");
-    // idle between requests: the connection is parked, then resumes
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // idle between requests (past the park delay): parked, then resumes
+    tokio::time::sleep(Duration::from_millis(800)).await;
     c.send(get(&b, "").as_bytes()).await;
     assert_eq!(c.response(false).await.2, b"second");
 
@@ -146,15 +146,20 @@ async fn parked_connections_resume_however_the_next_request_comes() {
     let (st, head, _) = c.response(false).await;
     assert!(st >= 200, "{head}");
     assert!(!head.to_ascii_lowercase().contains("connection: close"), "{head}");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     c.send(get(&b, "").as_bytes()).await;
     let (st, _, body) = c.response(false).await;
     assert_eq!((st, body.as_slice()), (200, b"second".as_slice()));
 
-    // many requests on one connection, each after the previous parked
+    // back to back (hyper keeps the connection), then parked again and again
     for i in 0..20 {
         c.send(get(if i % 2 == 0 { &a } else { &b }, "").as_bytes()).await;
         assert_eq!(c.response(false).await.0, 200);
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        c.send(get(&a, "").as_bytes()).await;
+        assert_eq!(c.response(false).await.2, b"first file");
     }
 }
 
