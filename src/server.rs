@@ -42,7 +42,7 @@ use crate::state::SharedState;
 
 /// A kept-alive connection quiet this long between requests is parked (see
 /// [`Connection::serve`]); one busy with back-to-back requests never is.
-const PARK_AFTER: Duration = Duration::from_millis(500);
+const PARK_AFTER: Duration = Duration::from_millis(50);
 
 /// Pause after an accept error (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
