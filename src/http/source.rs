@@ -4,8 +4,10 @@
 //! knows whether they come from a local file or an object store.
 //!
 //! [`LocalFile`] is today's source: positioned reads of [`CHUNK_SIZE`] on the
-//! blocking pool, one chunk in flight per stream. An object-store source answers a
-//! range with one ranged GET streamed in chunks.
+//! blocking pool, one chunk in flight per stream — or, on a connection that
+//! offers it, no read at all: the body hands its ranges to the kernel with
+//! `sendfile` (see [`super::sendfile`], [`ByteSource::local_file`]). An
+//! object-store source answers a range with one ranged GET streamed in chunks.
 //!
 //! Bound: a source stream holds at most one chunk in flight; dropping it (client
 //! gone) releases the file descriptor's share and the chunk at once.
