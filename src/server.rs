@@ -16,12 +16,18 @@
 //! socket's own polls: a handler that stops consuming a body stops hyper from
 //! reading at all.
 //!
+//! A connection quiet for [`PARK_AFTER`] between requests is parked: hyper's
+//! state (buffers, dispatcher) is dropped and the task keeps only the socket
+//! until its next byte ([`Connection::serve`]), so idle keep-alive connections
+//! cost about 2 KB each. File bodies go with `sendfile(2)` through the socket
+//! wrapper [`Watched`] (see [`crate::http::sendfile`]).
+//!
 //! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which belongs to a
 //! terminating proxy; cleartext h2c would only add a way to hold connections
 //! open (hyper has no idle timeout for HTTP/2), so its preface is refused.
 //!
 //! Shutdown: when the shutdown future resolves (SIGINT/SIGTERM in `main`), the
-//! listener closes, idle keep-alive connections are told to close, and in-flight
+//! listener closes, idle (parked) keep-alive connections close, and in-flight
 //! responses get `--shutdown-grace-secs` to finish before the server returns;
 //! in the same grace the task supervisor cancels every background task and joins
 //! it (aborting what does not stop).
