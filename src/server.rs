@@ -16,12 +16,18 @@
 //! socket's own polls: a handler that stops consuming a body stops hyper from
 //! reading at all.
 //!
+//! A connection quiet for [`PARK_AFTER`] between requests is parked: hyper's
+//! state (buffers, dispatcher) is dropped and the task keeps only the socket
+//! until its next byte ([`Connection::serve`]), so idle keep-alive connections
+//! cost about 2 KB each. File bodies go with `sendfile(2)` through the socket
+//! wrapper [`Watched`] (see [`crate::http::sendfile`]).
+//!
 //! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which belongs to a
 //! terminating proxy; cleartext h2c would only add a way to hold connections
 //! open (hyper has no idle timeout for HTTP/2), so its preface is refused.
 //!
 //! Shutdown: when the shutdown future resolves (SIGINT/SIGTERM in `main`), the
-//! listener closes, idle keep-alive connections are told to close, and in-flight
+//! listener closes, idle (parked) keep-alive connections close, and in-flight
 //! responses get `--shutdown-grace-secs` to finish before the server returns;
 //! in the same grace the task supervisor cancels every background task and joins
 //! it (aborting what does not stop).
@@ -33,12 +39,16 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::http::sendfile::{self, Sendfile};
 use crate::limits::connections::{OpenConnection, PeerAddr};
 use crate::state::SharedState;
+
+/// A kept-alive connection quiet this long between requests is parked (see
+/// [`Connection::serve`]); one busy with back-to-back requests never is.
+const PARK_AFTER: Duration = Duration::from_millis(50);
 
 /// Pause after an accept error (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -46,13 +56,21 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Serve `state` on `listener` until `shutdown` resolves, then drain.
 pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
     let app = crate::api::router(state.clone());
+    let header_timeout = Duration::from_secs(state.config.http.header_timeout_secs.max(1));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(state.config.http.header_timeout_secs.max(1)))
+        .header_read_timeout(header_timeout)
         .max_buf_size(crate::limits::MAX_HEAD_BYTES)
+        // body chunks queued by reference, never copied: what lets a file body's
+        // placeholder chunks reach `Watched` to go with sendfile (http::sendfile)
+        .writev(true)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder);
+    let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
+    let stop = tokio_util::sync::CancellationToken::new();
+    // every connection task holds a clone; all dropped = all connections closed
+    let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
 
     loop {
@@ -73,33 +91,25 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         };
         let _ = stream.set_nodelay(true);
         let open: OpenConnection = permit.open();
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            // who is on the other end of the socket (login limits key by it)
-            req.extensions_mut().insert(PeerAddr(peer));
-            app.clone().oneshot(req)
-        });
-        let activity = Activity::new();
-        let io = Watched { inner: stream, activity: activity.clone() };
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let watched = graceful.watch(conn);
-        let idle = Duration::from_secs(state.config.http.idle_timeout_secs.max(1));
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = watched => {}
-                // dropping the connection drops its request, body and whatever they hold
-                _ = activity.stalled(idle) => tracing::debug!("closed a stalled connection"),
-            }
-            drop(open);
-        });
+        let conn = Connection {
+            app: app.clone(),
+            builder: builder.clone(),
+            stop: stop.clone(),
+            header_timeout,
+            idle,
+        };
+        tokio::spawn(conn.serve(stream, peer, open, live.clone()));
     }
     drop(listener);
+    drop(live);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections and stopping background tasks");
     let deadline = tokio::time::Instant::now() + grace;
+    // idle connections close now, busy ones after their response
+    stop.cancel();
     let connections = async {
         tokio::select! {
-            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = all_closed.recv() => tracing::info!("all connections closed"),
             _ = tokio::time::sleep_until(deadline) => tracing::warn!("grace period over; closing remaining connections"),
         }
     };
@@ -107,6 +117,159 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     let (_, aborted) = tokio::join!(connections, state.tasks.shutdown(grace));
     if !aborted.is_empty() {
         tracing::warn!(?aborted, "background tasks did not stop within the grace period");
+    }
+}
+
+/// What a connection's task needs besides its socket.
+struct Connection {
+    app: axum::Router,
+    builder: Arc<http1::Builder>,
+    stop: tokio_util::sync::CancellationToken,
+    header_timeout: Duration,
+    idle: Duration,
+}
+
+impl Connection {
+    /// Serve one client connection until it closes, stalls or the server stops.
+    ///
+    /// A connection quiet for [`PARK_AFTER`] between requests is *parked*:
+    /// hyper's connection (its read and write buffers, its dispatcher) is
+    /// dropped and only the socket is kept, waiting to become readable, so an
+    /// idle keep-alive connection holds a few hundred bytes instead of hyper's
+    /// buffers (a busy one, requests back to back, keeps hyper). hyper is told
+    /// the client went away (a read of 0 bytes) only when that loses nothing: no
+    /// request in flight, everything written and flushed, the last request had
+    /// no body and the last bytes read ended its head, and the socket has
+    /// nothing more to read (see [`Watched::poll_read`]). A parked connection
+    /// waits for its next request at most what is left of
+    /// `--header-timeout-secs` since its last byte (hyper's own keep-alive wait)
+    /// and closes at once on shutdown. A new connection is not handed to hyper
+    /// before its first byte arrives.
+    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, _open: OpenConnection, _live: tokio::sync::mpsc::Sender<()>) {
+        let sendfile = Sendfile::new();
+        let activity = Activity::new();
+        let (app, queue, t) = (self.app.clone(), sendfile.clone(), activity.clone());
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // who is on the other end of the socket (login limits key by it)
+            req.extensions_mut().insert(PeerAddr(peer));
+            // file bodies may hand their bytes to the kernel on this socket
+            req.extensions_mut().insert(queue.clone());
+            let guard = InFlight::start(&t, &req);
+            // (a named, Unpin future: hyper hands the connection back only then)
+            futures_util::FutureExt::map(app.clone().oneshot(req), move |r| r.map(|resp| resp.map(|body| GuardedBody { body, _guard: guard })))
+        });
+        let mut io = Watched { inner: stream, activity: activity.clone(), sendfile, flushed: true, head_ended: false, parked: false };
+        loop {
+            // parked: only the socket (and this task, kept small), until the client speaks again
+            let woke = {
+                // the quiet time before parking counts against the keep-alive wait
+                let quiet = Duration::from_millis(activity.quiet_ms());
+                let sleep = tokio::time::sleep(self.header_timeout.min(self.idle).saturating_sub(quiet));
+                let stop = self.stop.cancelled();
+                tokio::pin!(sleep, stop);
+                std::future::poll_fn(|cx| {
+                    use std::task::Poll;
+                    if stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    if let Poll::Ready(r) = io.inner.poll_read_ready(cx) {
+                        return Poll::Ready(r.is_ok());
+                    }
+                    sleep.as_mut().poll(cx).map(|_| false)
+                })
+                .await
+            };
+            if !woke {
+                return;
+            }
+            activity.touch();
+            io.parked = false;
+            // hyper's turn, its state boxed so that the parked task does not carry it
+            let turn = Box::pin(async {
+                let mut conn = self.builder.serve_connection(TokioIo::new(io), service.clone());
+                let mut stopping = false;
+                let done = loop {
+                    tokio::select! {
+                        r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r.is_ok(),
+                        // in-flight responses finish; hyper closes after them
+                        _ = self.stop.cancelled(), if !stopping => {
+                            stopping = true;
+                            std::pin::Pin::new(&mut conn).graceful_shutdown();
+                        }
+                        // quiet for a while: let hyper go at its next read if it may
+                        // (re-polled at once; re-armed by the next byte moved)
+                        _ = activity.clone().stalled(PARK_AFTER), if !activity.park.load(Ordering::Relaxed) => {
+                            activity.park.store(true, Ordering::Relaxed);
+                        }
+                        // dropping the connection drops its request, body and whatever they hold
+                        _ = activity.clone().stalled(self.idle) => {
+                            tracing::debug!("closed a stalled connection");
+                            break false;
+                        }
+                    }
+                };
+                if !done || stopping {
+                    return None;
+                }
+                let parts = conn.into_parts();
+                // a real end of the connection (or a close hyper decided): done
+                let io = parts.io.into_inner();
+                (io.parked && parts.read_buf.is_empty()).then_some(io)
+            });
+            match turn.await {
+                Some(back) => io = back,
+                None => return,
+            }
+            io.sendfile.shrink();
+        }
+    }
+}
+
+/// One request in flight, until its response body is done or dropped.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start<B>(turn: &Arc<Activity>, req: &hyper::Request<B>) -> Self {
+        use http::header;
+        let h = req.headers();
+        let bodiless = !h.contains_key(header::TRANSFER_ENCODING)
+            && h.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+        turn.had_body.store(!bodiless, Ordering::Relaxed);
+        turn.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(turn.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until hyper
+/// has taken its last frame (or dropped it).
+struct GuardedBody<B> {
+    body: B,
+    _guard: InFlight,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for GuardedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -152,11 +315,20 @@ pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Progress of one connection's socket, shared with its stall watchdog.
+/// Progress of one connection's socket, shared with its stall watchdog, and
+/// what the service tells the socket wrapper about its requests.
 struct Activity {
     born: std::time::Instant,
     /// Milliseconds since `born` of the last byte moved (or flush completed).
     last_progress_ms: std::sync::atomic::AtomicU64,
+    /// Requests whose response (body included) is not finished.
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// The last request carried a body (then the connection is never parked:
+    /// hyper may still hold or await some of it).
+    had_body: std::sync::atomic::AtomicBool,
+    /// Quiet for [`PARK_AFTER`]: park at hyper's next read if nothing is in its
+    /// hands; cleared by the next byte moved.
+    park: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -164,6 +336,9 @@ impl Activity {
         Arc::new(Activity {
             born: std::time::Instant::now(),
             last_progress_ms: std::sync::atomic::AtomicU64::new(0),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            had_body: std::sync::atomic::AtomicBool::new(false),
+            park: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -171,10 +346,23 @@ impl Activity {
         self.born.elapsed().as_millis() as u64
     }
 
+    fn touch(&self) {
+        self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.park.store(false, Ordering::Relaxed);
+    }
+
     fn record<T>(&self, r: &std::task::Poll<std::io::Result<T>>) {
         if r.is_ready() {
             self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+            if self.park.load(Ordering::Relaxed) {
+                self.park.store(false, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Milliseconds since the last byte moved.
+    fn quiet_ms(&self) -> u64 {
+        self.now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed))
     }
 
     /// Resolves once the connection has moved no byte for `timeout`.
@@ -191,29 +379,71 @@ impl Activity {
 }
 
 /// A socket that reports its progress to an [`Activity`]; the connection's
-/// watchdog closes it when it stalls (`--idle-timeout-secs`).
-struct Watched<S> {
-    inner: S,
+/// watchdog closes it when it stalls (`--idle-timeout-secs`). The placeholder
+/// chunks of file bodies are sent from their files with `sendfile` (see
+/// [`crate::http::sendfile`]); every other byte is written as is. It also
+/// decides when hyper may let go of the connection between requests (parking,
+/// see [`Connection::serve`]).
+struct Watched {
+    inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
+    sendfile: Sendfile,
+    /// The last write-side call was a completed flush (hyper flushes only with
+    /// its write buffer empty), and nothing was written since.
+    flushed: bool,
+    /// The last bytes read ended with the blank line that ends a request head.
+    head_ended: bool,
+    /// hyper was told "end of stream" to park the connection.
+    parked: bool,
 }
 
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+impl Watched {
+    /// hyper asks for more bytes and may be let go: nothing of a request or
+    /// response is in hyper's hands (see [`Connection::serve`]).
+    fn may_park(&self) -> bool {
+        self.activity.park.load(Ordering::Relaxed)
+            && self.flushed
+            && self.head_ended
+            && self.activity.in_flight.load(Ordering::Relaxed) == 0
+            && !self.activity.had_body.load(Ordering::Relaxed)
+            && self.sendfile.pending() == 0
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &r {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.head_ended = buf.filled()[before..].ends_with(b"\r\n\r\n");
+            }
+            std::task::Poll::Pending if this.may_park() => {
+                // nothing to read and nothing in hyper's hands: end hyper's turn
+                this.parked = true;
+                return std::task::Poll::Ready(Ok(()));
+            }
+            _ => {}
+        }
         this.activity.record(&r);
         r
     }
 }
 
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+impl tokio::io::AsyncWrite for Watched {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.flushed = false;
+        let r = if sendfile::is_placeholder(buf) {
+            this.sendfile.poll_send(&this.inner, cx, buf)
+        } else {
+            std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+        };
         this.activity.record(&r);
         r
     }
@@ -224,18 +454,31 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.flushed = false;
+        // a placeholder first: send it; else write what comes before the first one
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let r = match first {
+            Some(i) if sendfile::is_placeholder(&bufs[i]) => this.sendfile.poll_send(&this.inner, cx, &bufs[i]),
+            _ => {
+                match bufs.iter().position(|b| sendfile::is_placeholder(b)) {
+                    // file bytes follow: hold this back to go out with them
+                    Some(end) => sendfile::poll_write_more(&this.inner, cx, &bufs[..end]),
+                    None => std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+                }
+            }
+        };
         this.activity.record(&r);
         r
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let r = std::pin::Pin::new(&mut this.inner).poll_flush(cx);
+        this.flushed = matches!(r, std::task::Poll::Ready(Ok(())));
         this.activity.record(&r);
         r
     }
@@ -255,5 +498,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a parked connection's task carries (hyper's state is boxed while it
+    /// runs and dropped while parked): kept small on purpose.
+    #[tokio::test]
+    async fn a_parked_connection_task_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let s = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let conn = super::Connection {
+            app: axum::Router::new(),
+            builder: std::sync::Arc::new(hyper::server::conn::http1::Builder::new()),
+            stop: tokio_util::sync::CancellationToken::new(),
+            header_timeout: std::time::Duration::from_secs(1),
+            idle: std::time::Duration::from_secs(1),
+        };
+        let limit = std::sync::Arc::new(crate::limits::connections::ConnectionLimit::new(1));
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let task = conn.serve(s, l.local_addr().unwrap(), limit.reserve().await.unwrap().open(), tx);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 640, "{size} bytes");
     }
 }

@@ -164,6 +164,10 @@ impl AppState {
         );
         let files = Arc::new(FileServer::new(
             ContentHashCache::new(config.http.etag_cache_entries),
+            crate::http::open_cache::OpenFileCache::new(
+                config.http.open_file_cache_entries,
+                std::time::Duration::from_secs(config.http.open_file_cache_valid_secs),
+            ),
             streams,
             config.http.max_ranges,
         ));

@@ -150,7 +150,8 @@ pub async fn get(
         vary: (!public).then(|| HeaderValue::from_static("Authorization")),
         content_type,
     };
-    let mut resp = st.files.respond(req.method(), req.headers(), rep).await?;
+    let sendfile = req.extensions().get::<crate::http::sendfile::Sendfile>().cloned();
+    let mut resp = st.files.respond(req.method(), req.headers(), rep, sendfile).await?;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     if !inline {

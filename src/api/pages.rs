@@ -78,9 +78,9 @@ async fn page(st: &SharedState, req: &http::request::Parts) -> Option<Result<Res
         raw.push_str("index.html");
     }
     let cc = |p: &std::path::Path| st.page_cache_control(p);
-    match static_media::serve(st, root, &raw, &req.method, &req.headers, cc).await {
+    match static_media::serve(st, root, &raw, &req.method, &req.headers, &req.extensions, cc).await {
         Err(ApiError::NotFound(_)) if st.spa_fallback => {
-            Some(static_media::serve(st, root, "index.html", &req.method, &req.headers, cc).await)
+            Some(static_media::serve(st, root, "index.html", &req.method, &req.headers, &req.extensions, cc).await)
         }
         Err(ApiError::NotFound(_)) => None,
         other => Some(other),

@@ -263,6 +263,18 @@ pub struct HttpConfig {
     #[arg(long, env = "OIPD_ETAG_CACHE_ENTRIES", default_value_t = 16384)]
     pub etag_cache_entries: usize,
 
+    /// Bound: files of the static mounts kept open with their metadata and ETag
+    /// (nginx's `open_file_cache`), so a 304 or a hot file needs no path walk;
+    /// each holds one descriptor. 0 turns the cache off.
+    #[arg(long, env = "OIPD_OPEN_FILE_CACHE_ENTRIES", default_value_t = 1000)]
+    pub open_file_cache_entries: usize,
+
+    /// Seconds an open-file cache entry serves before its path is resolved
+    /// again (each hit also `fstat`s the descriptor: a changed or unlinked file
+    /// is resolved afresh at once).
+    #[arg(long, env = "OIPD_OPEN_FILE_CACHE_VALID_SECS", default_value_t = 10)]
+    pub open_file_cache_valid_secs: u64,
+
     /// Bound: ranges in one `Range` header; more gives the whole file (200).
     #[arg(long, env = "OIPD_MAX_RANGES", default_value_t = 32)]
     pub max_ranges: usize,

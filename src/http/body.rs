@@ -6,10 +6,16 @@
 //! sends more or ends early ends the body with an error (never a body that
 //! disagrees with its `Content-Length` or multipart framing).
 //!
+//! On a connection that can `sendfile` (see [`super::sendfile`]) and a source
+//! that is a local file, each range goes as placeholder chunks whose bytes the
+//! kernel sends straight from the file: no read, no buffer, no blocking-pool hop.
+//!
 //! Bounds: at most one chunk buffered per body (hyper pulls the next only when it
 //! has written the last); the body owns its source and its [`StreamPermit`], so
 //! when the client disconnects and hyper drops the body, the fd, the buffer and
-//! the slot are released at once. No cleanup handlers.
+//! the slot are released at once (with `sendfile`, the permit moves to the last
+//! queued range and goes when it is sent or the connection drops). No cleanup
+//! handlers.
 
 use std::collections::VecDeque;
 use std::io;
@@ -20,6 +26,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use super::sendfile::{self, Sendfile};
 use super::source::{ByteSource, ChunkStream};
 use crate::limits::stream::StreamPermit;
 
@@ -53,7 +60,9 @@ pub struct SourceBody {
     /// The range being read, if any, and its bytes still due.
     current: Option<ChunkStream>,
     range_left: u64,
-    _permit: StreamPermit,
+    /// The connection's sendfile queue and the file, when both apply.
+    sendfile: Option<(Sendfile, Arc<std::fs::File>)>,
+    permit: Option<StreamPermit>,
 }
 
 impl SourceBody {
@@ -65,8 +74,20 @@ impl SourceBody {
             remaining,
             current: None,
             range_left: 0,
-            _permit: permit,
+            sendfile: None,
+            permit: Some(permit),
         }
+    }
+
+    /// Send the file ranges with `sendfile` through `queue` when the source is a
+    /// local file (otherwise nothing changes).
+    pub fn with_sendfile(mut self, queue: Option<Sendfile>) -> Self {
+        if let (Some(q), Some(f)) = (queue, self.source.local_file()) {
+            if Sendfile::available() {
+                self.sendfile = Some((q, f.clone()));
+            }
+        }
+        self
     }
 }
 
@@ -122,6 +143,26 @@ impl Body for SourceBody {
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
                 Segment::Range { len: 0, .. } => {}
+                Segment::Range { offset, len } if this.sendfile.is_some() => {
+                    let piece = len.min(sendfile::MAX_CHUNK as u64);
+                    if piece < len {
+                        this.segments.push_front(Segment::Range { offset: offset + piece, len: len - piece });
+                    }
+                    // the last file bytes of the body carry the stream permit
+                    let last = !this.segments.iter().any(|s| matches!(s, Segment::Range { len, .. } if *len > 0));
+                    let permit = if last { this.permit.take() } else { None };
+                    let (q, file) = this.sendfile.as_ref().expect("checked by the guard");
+                    match q.queue(file.clone(), offset, piece as usize, permit) {
+                        Some(chunk) => {
+                            this.remaining -= piece;
+                            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                        }
+                        None => {
+                            this.segments.clear();
+                            return Poll::Ready(Some(Err(io::Error::other("sendfile placeholder unavailable"))));
+                        }
+                    }
+                }
                 Segment::Range { offset, len } => {
                     this.range_left = len;
                     this.current = Some(this.source.range(offset, len));

@@ -41,19 +41,19 @@ pub fn to_http_precision(t: SystemTime) -> SystemTime {
 /// All values of a header joined with ", " (a list header may be split across lines).
 /// `None` when absent; a value that is not visible ASCII becomes `"\u{0}"`, which
 /// parses as no valid list (so If-Match fails and If-None-Match is ignored).
-fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
-    let mut out: Option<String> = None;
-    for v in headers.get_all(name) {
-        let s = v.to_str().unwrap_or("\u{0}");
-        match &mut out {
-            Some(o) => {
-                o.push_str(", ");
-                o.push_str(s);
-            }
-            None => out = Some(s.to_owned()),
-        }
+fn joined(headers: &HeaderMap, name: HeaderName) -> Option<std::borrow::Cow<'_, str>> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next()?.to_str().unwrap_or("\u{0}");
+    let Some(second) = lines.next() else {
+        // one line, the common case: no copy
+        return Some(std::borrow::Cow::Borrowed(first));
+    };
+    let mut out = first.to_owned();
+    for v in std::iter::once(second).chain(lines) {
+        out.push_str(", ");
+        out.push_str(v.to_str().unwrap_or("\u{0}"));
     }
-    out
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// An `If-Modified-Since` / `If-Unmodified-Since` date. The field takes one

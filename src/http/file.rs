@@ -21,7 +21,9 @@ use super::body::{Segment, SourceBody};
 use super::conditional::{self, Precondition, Validators};
 use super::error::HttpError;
 use super::etag::{self, ContentHashCache};
+use super::open_cache::{OpenFile, OpenFileCache};
 use super::range::{self, ByteRange, RangeOutcome};
+use super::sendfile::Sendfile;
 use super::source::{ByteSource, LocalFile};
 use crate::limits::stream::StreamLimiter;
 use crate::limits::{BoundReport, BoundSource};
@@ -57,6 +59,7 @@ pub struct FileSpec {
 
 pub struct FileServer {
     hashes: ContentHashCache,
+    open_files: OpenFileCache,
     streams: StreamLimiter,
     max_ranges: usize,
     boundary_seq: AtomicU64,
@@ -64,10 +67,11 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    pub fn new(hashes: ContentHashCache, streams: StreamLimiter, max_ranges: usize) -> Self {
+    pub fn new(hashes: ContentHashCache, open_files: OpenFileCache, streams: StreamLimiter, max_ranges: usize) -> Self {
         use std::hash::{BuildHasher, RandomState};
         FileServer {
             hashes,
+            open_files,
             streams,
             max_ranges,
             boundary_seq: AtomicU64::new(0),
@@ -81,6 +85,10 @@ impl FileServer {
 
     pub fn hashes(&self) -> &ContentHashCache {
         &self.hashes
+    }
+
+    pub fn open_files(&self) -> &OpenFileCache {
+        &self.open_files
     }
 
     /// A multipart boundary that is unpredictable and unique per response.
@@ -114,13 +122,15 @@ impl FileServer {
     }
 
     /// Build the response for a GET or HEAD of a local file.
-    pub async fn respond_local(&self, method: &Method, headers: &HeaderMap, spec: FileSpec) -> Result<Response, HttpError> {
+    pub async fn respond_local(&self, method: &Method, headers: &HeaderMap, spec: FileSpec, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
         let rep = self.local(spec).await?;
-        self.respond(method, headers, rep).await
+        self.respond(method, headers, rep, sendfile).await
     }
 
-    /// Build the response for a GET or HEAD of `spec`.
-    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: Representation) -> Result<Response, HttpError> {
+    /// Build the response for a GET or HEAD of `spec`; its file ranges go with
+    /// `sendfile` through the connection's queue when there is one (see
+    /// [`super::sendfile`]) and the source is a local file.
+    pub async fn respond(&self, method: &Method, headers: &HeaderMap, spec: Representation, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
         let etag_opaque = spec.etag;
         let last_modified = spec.modified.map(conditional::to_http_precision);
         let v = Validators { etag: &etag_opaque, last_modified };
@@ -134,8 +144,37 @@ impl FileServer {
         if let Some(vary) = spec.vary {
             common.insert(header::VARY, vary);
         }
+        self.finish(method, headers, &v, common, spec.source, spec.size, spec.content_type, sendfile).await
+    }
 
-        match conditional::evaluate(headers, &v) {
+    /// [`Self::respond`] for a file of the open-file cache, its header values
+    /// prepared once when it was opened.
+    pub async fn respond_open(&self, method: &Method, headers: &HeaderMap, file: &OpenFile, cache_control: HeaderValue, sendfile: Option<Sendfile>) -> Result<Response, HttpError> {
+        let v = Validators { etag: &file.etag, last_modified: file.modified.map(conditional::to_http_precision) };
+        let mut common = HeaderMap::with_capacity(8);
+        common.insert(header::ETAG, file.etag_header.clone());
+        if let Some(lm) = &file.last_modified_header {
+            common.insert(header::LAST_MODIFIED, lm.clone());
+        }
+        common.insert(header::CACHE_CONTROL, cache_control);
+        let source = Arc::new(LocalFile::shared(file.file.clone()));
+        self.finish(method, headers, &v, common, source, file.size, file.content_type.clone(), sendfile).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        v: &Validators<'_>,
+        mut common: HeaderMap,
+        source: Arc<dyn ByteSource>,
+        size: u64,
+        content_type: HeaderValue,
+        sendfile: Option<Sendfile>,
+    ) -> Result<Response, HttpError> {
+        let spec = Sized_ { source, size, content_type };
+        match conditional::evaluate(headers, v) {
             Precondition::Failed => return Err(HttpError::PreconditionFailed),
             Precondition::NotModified => {
                 let mut resp = Response::new(Body::empty());
@@ -147,7 +186,7 @@ impl FileServer {
         }
 
         let outcome = match headers.get(header::RANGE) {
-            Some(r) if conditional::if_range_allows_partial(headers, &v) => {
+            Some(r) if conditional::if_range_allows_partial(headers, v) => {
                 range::evaluate(r.as_bytes(), spec.size, self.max_ranges)
             }
             _ => RangeOutcome::Full,
@@ -187,13 +226,20 @@ impl FileServer {
             Body::empty()
         } else {
             let permit = self.streams.acquire().await?;
-            Body::new(SourceBody::new(spec.source, segments, permit))
+            Body::new(SourceBody::new(spec.source, segments, permit).with_sendfile(sendfile))
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
         *resp.headers_mut() = headers_out;
         Ok(resp)
     }
+}
+
+/// What [`FileServer::finish`] needs of a representation besides its validators.
+struct Sized_ {
+    source: Arc<dyn ByteSource>,
+    size: u64,
+    content_type: HeaderValue,
 }
 
 /// Segments of a `multipart/byteranges` body (RFC 9110 §14.6).
@@ -225,6 +271,13 @@ impl BoundSource for FileServer {
             capacity: self.hashes.capacity() as u64,
             fill: self.hashes.len() as u64,
             config: "--etag-cache-entries / OIPD_ETAG_CACHE_ENTRIES",
+        });
+        out.push(BoundReport {
+            name: "open_file_cache",
+            unit: "entries",
+            capacity: self.open_files.capacity() as u64,
+            fill: self.open_files.len() as u64,
+            config: "--open-file-cache-entries / OIPD_OPEN_FILE_CACHE_ENTRIES",
         });
         out.push(BoundReport {
             name: "etag_hashing",

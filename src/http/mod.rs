@@ -8,6 +8,8 @@ pub mod conditional;
 pub mod error;
 pub mod etag;
 pub mod file;
+pub mod open_cache;
 pub mod range;
 pub mod safe_path;
+pub mod sendfile;
 pub mod source;

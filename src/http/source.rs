@@ -4,8 +4,10 @@
 //! knows whether they come from a local file or an object store.
 //!
 //! [`LocalFile`] is today's source: positioned reads of [`CHUNK_SIZE`] on the
-//! blocking pool, one chunk in flight per stream. An object-store source answers a
-//! range with one ranged GET streamed in chunks.
+//! blocking pool, one chunk in flight per stream — or, on a connection that
+//! offers it, no read at all: the body hands its ranges to the kernel with
+//! `sendfile` (see [`super::sendfile`], [`ByteSource::local_file`]). An
+//! object-store source answers a range with one ranged GET streamed in chunks.
 //!
 //! Bound: a source stream holds at most one chunk in flight; dropping it (client
 //! gone) releases the file descriptor's share and the chunk at once.
@@ -29,6 +31,12 @@ pub trait ByteSource: Send + Sync + 'static {
     /// The bytes `offset .. offset + len`, in order, in chunks. A source that ends
     /// early (a file truncated under us) yields an error rather than short data.
     fn range(&self, offset: u64, len: u64) -> ChunkStream;
+
+    /// The open local file behind this source, if it is one (its ranges may then
+    /// go with `sendfile`).
+    fn local_file(&self) -> Option<&Arc<File>> {
+        None
+    }
 }
 
 /// An open local file (the descriptor is shared by every range of one response).
@@ -43,6 +51,11 @@ impl LocalFile {
         }
     }
 
+    /// A source over a descriptor shared with others (the open-file cache).
+    pub fn shared(file: Arc<File>) -> Self {
+        LocalFile { file }
+    }
+
     /// The open file, e.g. to hash it for an ETag.
     pub fn file(&self) -> &Arc<File> {
         &self.file
@@ -50,6 +63,10 @@ impl LocalFile {
 }
 
 impl ByteSource for LocalFile {
+    fn local_file(&self) -> Option<&Arc<File>> {
+        Some(&self.file)
+    }
+
     fn range(&self, offset: u64, len: u64) -> ChunkStream {
         let file = self.file.clone();
         Box::pin(futures_util::stream::unfold(

@@ -102,9 +102,10 @@ async fn concurrent_routes_do_not_blur() {
     let mean = (u(a, "requestBytes") - bytes_before) as f64 / 8.0;
     assert!((mean - n as f64).abs() / (n as f64) < 0.05, "each alloc request is its own 4 MB: {mean}");
     let media_mean = (u(m, "requestBytes") - media_before.1) / (u(m, "requests") - media_before.0);
-    // A media request is charged its own 2 MB of file chunks (read on the
-    // blocking pool) and a little more, never the holders' 4 MB.
-    assert!(media_mean > 2 << 20 && media_mean < 3 << 20, "media requests are charged their own bytes only: {media_mean}");
+    // A media request is charged its own bytes — a few KiB: its 2 MB go from
+    // the file to the socket with sendfile, through no buffer of ours — and
+    // never the holders' 4 MB.
+    assert!(media_mean > 0 && media_mean < 256 * 1024, "media requests are charged their own bytes only: {media_mean}");
     assert!(u(m, "liveBytes") < 256 * 1024, "{m}");
     assert_eq!(m["category"], "static_media");
 }

@@ -15,6 +15,7 @@ mod attack_paths;
 mod attack_queries;
 mod cors;
 mod faults;
+mod file_fast_path;
 mod gun_relay;
 mod gun_store;
 mod gun_sync;
