@@ -86,3 +86,68 @@ async fn a_data_dir_moves_to_postgres_and_s3_idempotently_with_hashes_verified()
     let r = get(format!("/api/media/{}", sha256_hex(&private)), Some(token("alice"))).await.unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), private.as_slice());
 }
+
+#[tokio::test]
+async fn a_migration_killed_mid_way_completes_on_the_next_run_with_nothing_lost_or_doubled() {
+    use oipd::store::backends::{open, open_dir, StoreUrl};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("old");
+    // ~10,000 demo records in the old data dir
+    let old = Oipd::serve(&data, &["--demo", "--demo-scale", "16"]);
+    let c = reqwest::Client::new();
+    let seeded = wait_for(async || {
+        let v: Value = match c.get(old.url("/api/records?limit=1")).send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        v["searchResults"].as_u64().unwrap_or(0) >= 9_000
+    }, 120)
+    .await;
+    assert!(seeded, "demo records seeded");
+    drop(old);
+    let total = open_dir(&data).unwrap().records.count_all().await.unwrap();
+    assert!(total >= 9_000, "{total}");
+
+    let store = database_for(&tmp.path().join("pg"));
+    let target = open(&StoreUrl::parse(&store).unwrap(), std::time::Duration::from_secs(30)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oipd"))
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .args(["--to-store", &store])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill -9 once part of the records are in
+    let mut seen = 0;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < until {
+        seen = target.records.count_all().await.unwrap();
+        if seen > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed_at = target.records.count_all().await.unwrap();
+    assert!(seen > 0 && killed_at < total, "killed mid-way: {killed_at} of {total} copied");
+
+    // run again: it finishes, copies only what was missing, doubles nothing
+    let out = Command::new(env!("CARGO_BIN_EXE_oipd"))
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .args(["--to-store", &store])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    let line = text.lines().find(|l| l.starts_with("records: ")).unwrap_or_else(|| panic!("{text}"));
+    let nums: Vec<u64> = line.split(|ch: char| !ch.is_ascii_digit()).filter_map(|s| s.parse().ok()).collect();
+    let (copied, there) = (nums[0], nums[1]);
+    assert_eq!(copied + there, total, "{line}");
+    assert!(there >= killed_at && copied >= 1, "{line} (killed at {killed_at})");
+    assert_eq!(target.records.count_all().await.unwrap(), total, "every record, once");
+}
