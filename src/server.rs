@@ -183,6 +183,7 @@ impl Connection {
                 return;
             }
             activity.touch();
+            activity.served.store(false, Ordering::Relaxed);
             io.parked = false;
             // hyper's turn, its state boxed so that the parked task does not carry it
             let turn = Box::pin(async {
@@ -201,6 +202,10 @@ impl Connection {
                         _ = activity.clone().stalled(PARK_AFTER), if !activity.park.load(Ordering::Relaxed) => {
                             activity.park.store(true, Ordering::Relaxed);
                         }
+                        // while a park waits (a response still in flight, say), look
+                        // again now and then: a byte clears the flag, and the arm
+                        // above must be armed again for the next quiet spell
+                        _ = tokio::time::sleep(PARK_AFTER), if activity.park.load(Ordering::Relaxed) => {}
                         // dropping the connection drops its request, body and whatever they hold
                         _ = activity.clone().stalled(self.idle) => {
                             tracing::debug!("closed a stalled connection");
@@ -235,6 +240,7 @@ impl InFlight {
         let bodiless = !h.contains_key(header::TRANSFER_ENCODING)
             && h.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
         turn.had_body.store(!bodiless, Ordering::Relaxed);
+        turn.served.store(true, Ordering::Relaxed);
         turn.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(turn.clone())
     }
@@ -329,6 +335,10 @@ struct Activity {
     /// Quiet for [`PARK_AFTER`]: park at hyper's next read if nothing is in its
     /// hands; cleared by the next byte moved.
     park: std::sync::atomic::AtomicBool,
+    /// A request began since the connection last woke. Only then may it park:
+    /// a client sending nothing but blank lines stays with hyper, whose header
+    /// timeout then closes it (parking would restart that timeout at each wake).
+    served: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -339,6 +349,7 @@ impl Activity {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             had_body: std::sync::atomic::AtomicBool::new(false),
             park: std::sync::atomic::AtomicBool::new(false),
+            served: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -402,6 +413,7 @@ impl Watched {
     /// response is in hyper's hands (see [`Connection::serve`]).
     fn may_park(&self) -> bool {
         self.activity.park.load(Ordering::Relaxed)
+            && self.activity.served.load(Ordering::Relaxed)
             && self.flushed
             && self.head_ended
             && self.activity.in_flight.load(Ordering::Relaxed) == 0

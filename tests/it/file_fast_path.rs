@@ -179,6 +179,25 @@ async fn a_parked_connection_closes_after_the_header_timeout_and_at_shutdown() {
     let mut silent = Conn::open(&t).await;
     assert!(silent.closed_within(Duration::from_secs(5)).await);
 
+    // a client sending only blank lines is not kept past the header timeout
+    // (a wake must not start the timeout again): trickled every 300 ms, closed
+    // within ~1 s of its first line, not held open
+    let mut blank = Conn::open(&t).await;
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..20 {
+        if blank.s.write_all(b"\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+        if blank.closed_within(Duration::from_millis(300)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a blank-line trickle kept the connection for {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
     // shutdown does not wait for parked connections
     let mut idle = Conn::open(&t).await;
     idle.send(get(&a, "").as_bytes()).await;
