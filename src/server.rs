@@ -202,10 +202,6 @@ impl Connection {
                         _ = activity.clone().stalled(PARK_AFTER), if !activity.park.load(Ordering::Relaxed) => {
                             activity.park.store(true, Ordering::Relaxed);
                         }
-                        // while a park waits (a response still in flight, say), look
-                        // again now and then: a byte clears the flag, and the arm
-                        // above must be armed again for the next quiet spell
-                        _ = tokio::time::sleep(PARK_AFTER), if activity.park.load(Ordering::Relaxed) => {}
                         // dropping the connection drops its request, body and whatever they hold
                         _ = activity.clone().stalled(self.idle) => {
                             tracing::debug!("closed a stalled connection");
