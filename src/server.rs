@@ -17,9 +17,10 @@
 //! reading at all.
 //!
 //! A connection quiet for [`PARK_AFTER`] between requests is parked: hyper's
-//! state (buffers, dispatcher) is dropped and the task keeps only the socket
-//! until its next byte ([`Connection::serve`]), so idle keep-alive connections
-//! cost about 2 KB each. File bodies go with `sendfile(2)` through the socket
+//! state (buffers, dispatcher) is dropped, the task ends, and the bare socket
+//! waits in the [`park::ParkingLot`] (one `epoll` set for all of them) until its
+//! next byte, when a fresh task serves it ([`Connection::serve`]), so an idle
+//! keep-alive connection costs a slab entry, not a task. File bodies go with `sendfile(2)` through the socket
 //! wrapper [`Watched`] (see [`crate::http::sendfile`]).
 //!
 //! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which belongs to a
@@ -45,6 +46,8 @@ use tower::ServiceExt;
 use crate::http::sendfile::{self, Sendfile};
 use crate::limits::connections::{OpenConnection, PeerAddr};
 use crate::state::SharedState;
+
+mod park;
 
 /// A kept-alive connection quiet this long between requests is parked (see
 /// [`Connection::serve`]); one busy with back-to-back requests never is.
@@ -72,6 +75,21 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
     // every connection task holds a clone; all dropped = all connections closed
     let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
+    let lot = match park::ParkingLot::new() {
+        Ok(lot) => Some(lot),
+        Err(e) => {
+            tracing::warn!(error = %e, "no parking lot (epoll): idle connections keep their tasks");
+            None
+        }
+    };
+    let template = Connection { app, builder, stop: stop.clone(), header_timeout, idle, lot: lot.clone() };
+    if let Some(lot) = lot {
+        // a parked connection whose client speaks again gets a fresh task
+        let (conn, live) = (template.clone(), live.clone());
+        tokio::spawn(lot.run(stop.clone(), move |w: park::Woken| {
+            tokio::spawn(conn.clone().serve(w.stream, w.peer, w.open, live.clone()));
+        }));
+    }
 
     loop {
         let permit = tokio::select! {
@@ -91,17 +109,11 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
         };
         let _ = stream.set_nodelay(true);
         let open: OpenConnection = permit.open();
-        let conn = Connection {
-            app: app.clone(),
-            builder: builder.clone(),
-            stop: stop.clone(),
-            header_timeout,
-            idle,
-        };
-        tokio::spawn(conn.serve(stream, peer, open, live.clone()));
+        tokio::spawn(template.clone().serve(stream, peer, open, live.clone()));
     }
     drop(listener);
     drop(live);
+    drop(template);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining connections and stopping background tasks");
     let deadline = tokio::time::Instant::now() + grace;
@@ -121,12 +133,15 @@ pub async fn run(listener: TcpListener, state: SharedState, shutdown: impl Futur
 }
 
 /// What a connection's task needs besides its socket.
+#[derive(Clone)]
 struct Connection {
     app: axum::Router,
     builder: Arc<http1::Builder>,
     stop: tokio_util::sync::CancellationToken,
     header_timeout: Duration,
     idle: Duration,
+    /// Where idle connections wait between requests (`None`: in their own task).
+    lot: Option<Arc<park::ParkingLot>>,
 }
 
 impl Connection {
@@ -134,9 +149,10 @@ impl Connection {
     ///
     /// A connection quiet for [`PARK_AFTER`] between requests is *parked*:
     /// hyper's connection (its read and write buffers, its dispatcher) is
-    /// dropped and only the socket is kept, waiting to become readable, so an
-    /// idle keep-alive connection holds a few hundred bytes instead of hyper's
-    /// buffers (a busy one, requests back to back, keeps hyper). hyper is told
+    /// dropped and the socket goes to the [`park::ParkingLot`] and this task
+    /// ends; the lot starts a new one when the client speaks again. So an idle
+    /// keep-alive connection holds a slab entry instead of hyper's buffers and
+    /// a task (a busy one, requests back to back, keeps hyper). hyper is told
     /// the client went away (a read of 0 bytes) only when that loses nothing: no
     /// request in flight, everything written and flushed, the last request had
     /// no body and the last bytes read ended its head, and the socket has
@@ -144,8 +160,9 @@ impl Connection {
     /// waits for its next request at most what is left of
     /// `--header-timeout-secs` since its last byte (hyper's own keep-alive wait)
     /// and closes at once on shutdown. A new connection is not handed to hyper
-    /// before its first byte arrives.
-    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, _open: OpenConnection, _live: tokio::sync::mpsc::Sender<()>) {
+    /// before its first byte arrives (waiting in this task: a fresh connection
+    /// usually has its request on the way).
+    async fn serve(self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, open: OpenConnection, _live: tokio::sync::mpsc::Sender<()>) {
         let sendfile = Sendfile::new();
         let activity = Activity::new();
         let (app, queue, t) = (self.app.clone(), sendfile.clone(), activity.clone());
@@ -198,10 +215,10 @@ impl Connection {
                             std::pin::Pin::new(&mut conn).graceful_shutdown();
                         }
                         // quiet for a while: let hyper go at its next read if it may
-                        // (re-polled at once; re-armed by the next byte moved)
-                        _ = activity.clone().stalled(PARK_AFTER), if !activity.park.load(Ordering::Relaxed) => {
-                            activity.park.store(true, Ordering::Relaxed);
-                        }
+                        // (hyper is re-polled at once; armed again by the next byte
+                        // moved, so a connection that was quiet before its request
+                        // still parks after it)
+                        _ = activity.clone().arm_park(PARK_AFTER) => {}
                         // dropping the connection drops its request, body and whatever they hold
                         _ = activity.clone().stalled(self.idle) => {
                             tracing::debug!("closed a stalled connection");
@@ -220,6 +237,12 @@ impl Connection {
             match turn.await {
                 Some(back) => io = back,
                 None => return,
+            }
+            if let Some(lot) = &self.lot {
+                // the rest of the keep-alive wait, counted from the last byte
+                let quiet = Duration::from_millis(activity.quiet_ms());
+                lot.park(io.inner, open, self.header_timeout.min(self.idle).saturating_sub(quiet));
+                return;
             }
             io.sendfile.shrink();
         }
@@ -321,7 +344,7 @@ pub async fn start_gun_relay(state: &SharedState) -> std::io::Result<()> {
 /// what the service tells the socket wrapper about its requests.
 struct Activity {
     born: std::time::Instant,
-    /// Milliseconds since `born` of the last byte moved (or flush completed).
+    /// Milliseconds since `born` of the last read or write that returned.
     last_progress_ms: std::sync::atomic::AtomicU64,
     /// Requests whose response (body included) is not finished.
     in_flight: std::sync::atomic::AtomicUsize,
@@ -358,6 +381,10 @@ impl Activity {
         self.park.store(false, Ordering::Relaxed);
     }
 
+    /// A read or write returned: progress (and the park flag down). A completed
+    /// flush is not progress — on a TCP socket it moves nothing, and hyper
+    /// flushes whenever it is polled, so counting it would let a stalled
+    /// client look alive to the watchdog.
     fn record<T>(&self, r: &std::task::Poll<std::io::Result<T>>) {
         if r.is_ready() {
             self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
@@ -370,6 +397,23 @@ impl Activity {
     /// Milliseconds since the last byte moved.
     fn quiet_ms(&self) -> u64 {
         self.now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed))
+    }
+
+    /// Resolves once the connection has moved no byte for `after` while the
+    /// park flag was down, having raised it. While the flag is up it waits
+    /// without resolving (resolving re-polls hyper, which must not happen on a
+    /// timer: see [`Activity::record`]).
+    async fn arm_park(self: Arc<Self>, after: Duration) {
+        let limit = after.as_millis() as u64;
+        loop {
+            let idle = self.quiet_ms();
+            if !self.park.load(Ordering::Relaxed) && idle >= limit {
+                self.park.store(true, Ordering::Relaxed);
+                return;
+            }
+            let wait = if self.park.load(Ordering::Relaxed) { limit } else { limit - idle };
+            tokio::time::sleep(Duration::from_millis(wait.max(10))).await;
+        }
     }
 
     /// Resolves once the connection has moved no byte for `timeout`.
@@ -487,7 +531,6 @@ impl tokio::io::AsyncWrite for Watched {
         let this = self.get_mut();
         let r = std::pin::Pin::new(&mut this.inner).poll_flush(cx);
         this.flushed = matches!(r, std::task::Poll::Ready(Ok(())));
-        this.activity.record(&r);
         r
     }
 
@@ -523,6 +566,7 @@ mod tests {
             stop: tokio_util::sync::CancellationToken::new(),
             header_timeout: std::time::Duration::from_secs(1),
             idle: std::time::Duration::from_secs(1),
+            lot: None,
         };
         let limit = std::sync::Arc::new(crate::limits::connections::ConnectionLimit::new(1));
         let (tx, _rx) = tokio::sync::mpsc::channel(1);

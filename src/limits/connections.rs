@@ -16,6 +16,8 @@ pub struct ConnectionLimit {
     slots: Arc<Semaphore>,
     capacity: usize,
     open: AtomicUsize,
+    /// Of the open ones, those idle in the server's parking lot.
+    parked: AtomicUsize,
 }
 
 /// One open connection: its slot and its place in the count, released on drop.
@@ -37,6 +39,7 @@ impl ConnectionLimit {
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             open: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
         }
     }
 
@@ -53,6 +56,40 @@ impl ConnectionLimit {
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
+
+    /// Open connections idle between requests in the server's parking lot.
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::Acquire)
+    }
+}
+
+impl OpenConnection {
+    /// The connection now waits idle in the server's parking lot: counted as
+    /// parked until [`ParkedConnection::unpark`] or drop (which also closes it).
+    pub fn park(self) -> ParkedConnection {
+        self.limit.parked.fetch_add(1, Ordering::AcqRel);
+        ParkedConnection(Some(self))
+    }
+}
+
+/// An open connection idle in the parking lot (its slot still held).
+pub struct ParkedConnection(Option<OpenConnection>);
+
+impl ParkedConnection {
+    /// Its client spoke again: served once more.
+    pub fn unpark(mut self) -> OpenConnection {
+        let open = self.0.take().expect("unparked once");
+        open.limit.parked.fetch_sub(1, Ordering::AcqRel);
+        open
+    }
+}
+
+impl Drop for ParkedConnection {
+    fn drop(&mut self) {
+        if let Some(open) = &self.0 {
+            open.limit.parked.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl BoundSource for ConnectionLimit {
@@ -63,6 +100,13 @@ impl BoundSource for ConnectionLimit {
             capacity: self.capacity as u64,
             fill: self.open() as u64,
             config: "--max-connections / OIPD_MAX_CONNECTIONS",
+        });
+        out.push(BoundReport {
+            name: "connections_parked",
+            unit: "connections",
+            capacity: self.capacity as u64,
+            fill: self.parked() as u64,
+            config: "--max-connections / OIPD_MAX_CONNECTIONS (idle keep-alive connections, held as bare sockets)",
         });
     }
 }

@@ -188,7 +188,7 @@ async fn memory_report_shape() {
         assert!(v["memory"][k]["bytes"].is_u64() && v["memory"][k]["mb"].is_number(), "{k}");
     }
     let bounds: Vec<&str> = v["bounds"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
-    for b in ["file_streams", "file_stream_queue", "etag_cache", "etag_hashing", "record_streams", "record_stream_queue", "sqlite_readers", "connections", "memory_samples", "memory_route_slots", "blocking_threads"] {
+    for b in ["file_streams", "file_stream_queue", "etag_cache", "etag_hashing", "record_streams", "record_stream_queue", "sqlite_readers", "connections", "connections_parked", "memory_samples", "memory_route_slots", "blocking_threads"] {
         assert!(bounds.contains(&b), "bound {b} in {bounds:?}");
     }
     assert!(v["growth"].is_object());

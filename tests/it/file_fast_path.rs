@@ -117,8 +117,10 @@ async fn parked_connections_resume_however_the_next_request_comes() {
 
     c.send(get(&a, "").as_bytes()).await;
     assert_eq!(c.response(false).await.2, b"first file");
-    // idle between requests (past the park delay): parked, then resumes
+    // idle between requests (past the park delay): parked in the lot (a listed
+    // bound), then resumes
     tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(t.bound("connections_parked").await.1, 1, "parked in the lot");
     c.send(get(&b, "").as_bytes()).await;
     assert_eq!(c.response(false).await.2, b"second");
 
@@ -150,6 +152,18 @@ async fn parked_connections_resume_however_the_next_request_comes() {
     c.send(get(&b, "").as_bytes()).await;
     let (st, _, body) = c.response(false).await;
     assert_eq!((st, body.as_slice()), (200, b"second".as_slice()));
+
+    // a connection quiet before its first request (longer than the park delay)
+    // parks after it all the same (a burst of browser connections, opened
+    // before their requests are written)
+    let mut late = Conn::open(&t).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    late.send(get(&a, "").as_bytes()).await;
+    assert_eq!(late.response(false).await.2, b"first file");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.bound("connections_parked").await.1, 2, "both idle connections parked");
+    late.send(get(&b, "").as_bytes()).await;
+    assert_eq!(late.response(false).await.2, b"second");
 
     // back to back (hyper keeps the connection), then parked again and again
     for i in 0..20 {
