@@ -6,7 +6,9 @@
 //! refusals (no wallet, a record that does not fit, no credit, bundler down,
 //! an unregistered server creator) and that nothing is marked pending the
 //! bundler did not take; the convenience publishers (workout by exercise name,
-//! recipe as a job with its status and SSE stream, schema, media upload).
+//! recipe as a job with its status and SSE stream, schema, media upload); an
+//! upload that times out, retried and landing once; `kill -9` of the real
+//! binary between the upload and the pending write, and just after it.
 //! The pending → confirmed and skip cases are store contract tests: they run on
 //! every backend.
 
@@ -429,10 +431,16 @@ async fn the_test_bundler_refuses_what_turbo_refuses() {
     b.set_credit(&wallet.address(), 1_000);
     assert_eq!(post(item.clone()).await.unwrap().status(), 200);
     assert_eq!(post(item.clone()).await.unwrap().status(), 202, "a repeat");
+    // a wrong key: the same signature under another owner (one byte of the
+    // 512-byte owner after the 2-byte type and the 512-byte signature)
+    let mut other_owner = item.clone();
+    other_owner[2 + 512 + 100] ^= 1;
+    assert_eq!(post(other_owner).await.unwrap().status(), 400);
+    assert_eq!(b.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 1);
     let n = item.len();
     item[n - 1] ^= 1;
     assert_eq!(post(item).await.unwrap().status(), 400);
-    assert_eq!(b.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(b.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(post(b"not an item".to_vec()).await.unwrap().status(), 400);
 }
 
@@ -479,4 +487,121 @@ async fn without_an_indexer_nothing_is_published() {
     cfg.publish.wallet_file = Some(bad);
     let e = oipd::RunningServer::start(cfg).await.err().expect("refused").to_string();
     assert!(e.contains("WALLET_FILE"), "{e}");
+}
+
+/// `kill -9` of a node publishing, at both points that matter, then a restart
+/// on the same data directory: (1) between the upload and the pending write —
+/// the bundler took the item (and never answers), the node dies before writing
+/// anything: after the restart nothing is pending for it, and when it is mined
+/// the node's indexer indexes it once; (2) just after the pending write: the
+/// pending document survives the restart and becomes confirmed under the same
+/// DID, once. Nothing lost, nothing doubled.
+#[tokio::test]
+async fn a_node_killed_mid_publish_loses_and_doubles_nothing() {
+    let alice = Signer::new();
+    let reg = tx_registration(&alice, "alice", "Alice", "Liddell", 100);
+    let mut txs = vec![reg.clone()];
+    let (published, _templates) = templates_by(&alice, &fields(), 101);
+    txs.extend(published);
+    let gw = TestGateway::start(Chain { txs, tip: 101, ..Default::default() }).await;
+    let bundler = TestBundler::start(Some(gw.chain.clone()), 1).await;
+    bundler.set_credit(&wallet_address(), 10_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = wallet_path();
+    let args = [
+        "--arweave-gateways", gw.url.as_str(), "--index-start-block", "0", "--index-interval", "1",
+        "--index-bootstrap-creators", reg.id.as_str(), "--bundler-url", bundler.url.as_str(),
+        "--bundler-payment-url", bundler.url.as_str(), "--publish-attempts", "1", "--admin-token", OPERATOR,
+    ];
+    let env = [("WALLET_FILE", wallet.to_str().unwrap()), ("JWT_SECRET", SECRET)];
+    let http = reqwest::Client::new();
+    let health = async |node: &Oipd| -> Value { http.get(node.url("/api/health/indexer")).send().await.unwrap().json().await.unwrap() };
+    let indexed_past = async |node: &Oipd, height: u64| {
+        let cycles = health(node).await["cycles"].as_u64().unwrap_or(0);
+        let ok = wait_for(async || {
+            let h = health(node).await;
+            h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
+        }, 60).await;
+        assert!(ok, "indexer did not reach {height}: {:#}", health(node).await);
+    };
+    let mine = async |node: &Oipd| {
+        let tip = { let c = gw.chain.lock().unwrap(); c.txs.iter().map(|t| t.height).max().unwrap_or(c.tip).max(c.tip) };
+        gw.set_tip(tip);
+        indexed_past(node, tip).await;
+    };
+    let posts = async |node: &Oipd| -> Vec<Value> {
+        let v: Value = http.get(node.url("/api/records?recordType=post&limit=50")).send().await.unwrap().json().await.unwrap();
+        v["records"].as_array().cloned().unwrap_or_default()
+    };
+    let publish = |node: &Oipd, name: &str| {
+        http.post(node.url("/api/records/newRecord?recordType=post")).bearer_auth(token("pk-user")).json(&json!({"basic": {"name": name}})).send()
+    };
+
+    let mut node = Oipd::serve_env(dir.path(), &args, &env);
+    indexed_past(&node, 101).await;
+    let r = http.post(node.url("/api/creators/newCreator")).bearer_auth(OPERATOR)
+        .json(&json!({"creatorRegistration": {"handle": "oipnode", "surname": "Node"}, "basic": {"name": "OIP Node", "language": "English"}}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    mine(&node).await;
+
+    // (1) the bundler takes the item and holds its answer; the node dies waiting
+    bundler.hold_next(1);
+    let before = bundler.accepted().len();
+    let pending_call = tokio::spawn(publish(&node, "uploaded, never written"));
+    assert!(wait_for(async || bundler.accepted().len() > before, 30).await, "the bundler took the item");
+    let taken = bundler.accepted().last().unwrap().id.clone();
+    node.child.kill().unwrap(); // SIGKILL
+    node.child.wait().unwrap();
+    assert!(pending_call.await.unwrap().is_err(), "the client saw the node die");
+    drop(node);
+    let mut node = Oipd::serve_env(dir.path(), &args, &env);
+    assert!(posts(&node).await.is_empty(), "nothing pending was written for it");
+    mine(&node).await;
+    let got = posts(&node).await;
+    assert_eq!(got.len(), 1, "indexed once when mined: {got:#?}");
+    assert_eq!(got[0]["oip"]["did"], format!("did:arweave:{taken}").as_str());
+    assert_eq!(got[0]["oip"]["recordStatus"], "original");
+    assert_eq!(got[0]["data"]["basic"]["name"], "uploaded, never written");
+
+    // (2) killed just after the pending write (its answer received)
+    let r = publish(&node, "pending, then killed").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    drop(node);
+    let node = Oipd::serve_env(dir.path(), &args, &env);
+    let got = posts(&node).await;
+    let pending: Vec<&Value> = got.iter().filter(|r| r["oip"]["did"] == did.as_str()).collect();
+    assert_eq!(pending.len(), 1, "the pending document survived: {got:#?}");
+    assert_eq!(pending[0]["oip"]["recordStatus"], "pending confirmation in Arweave");
+    mine(&node).await;
+    let got = posts(&node).await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let mine_: Vec<&Value> = got.iter().filter(|r| r["oip"]["did"] == did.as_str()).collect();
+    assert_eq!(mine_.len(), 1, "confirmed once under the same DID");
+    assert_eq!(mine_[0]["oip"]["recordStatus"], "original");
+    assert_eq!(bundler.state.refused_signatures.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// An upload whose answer never comes times out (the outbound read timeout)
+/// and is retried; the bundler already holds that very item and says so (202),
+/// which is success: one pending document, confirmed once when mined.
+#[tokio::test]
+async fn an_upload_that_times_out_is_retried_and_lands_once() {
+    let w = world(true, true).await;
+    w.bundler.hold_next(1);
+    let before = w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let (st, v) = w.node.post_json("/api/records/newRecord?recordType=post", Some(&token("pk-user")), &json!({"basic": {"name": "slow bundler"}})).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4), "the first attempt waited for its timeout: {:?}", started.elapsed());
+    assert_eq!(w.bundler.state.uploads.load(std::sync::atomic::Ordering::SeqCst), before + 2, "timed out, then retried");
+    let did = format!("did:arweave:{}", v["transactionId"].as_str().unwrap());
+    assert_eq!(w.bundler.accepted().iter().filter(|a| format!("did:arweave:{}", a.id) == did).count(), 1, "one item, taken once");
+    mine(&w).await;
+    assert!(wait_for(async || by_did(&w.node, &did).await.1.is_some_and(|r| r["oip"]["recordStatus"] == "original"), 30).await);
+    assert_eq!(by_did(&w.node, &did).await.0, 1, "no duplicate");
 }

@@ -45,6 +45,10 @@ pub struct BundlerState {
     pub winc_per_byte: AtomicU64,
     /// Answer every upload with 503.
     pub down: AtomicBool,
+    /// Take the next this many uploads (verified, charged, bundled) but never
+    /// answer them: the uploader is left between its upload and what follows
+    /// (its timeout, or a kill).
+    pub hold_next: AtomicU64,
     pub uploads: AtomicU64,
     pub refused_signatures: AtomicU64,
     pub balance_checks: AtomicU64,
@@ -106,6 +110,9 @@ async fn upload(State(st): State<Arc<BundlerState>>, headers: HeaderMap, body: B
         let height = c.tip + 1;
         c.txs.push(ChainTx { id: id.clone(), owner_address: owner.clone(), owner_key: b64url(header.owner()), tags, height, data: data.to_vec() });
     }
+    if st.hold_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        std::future::pending::<()>().await;
+    }
     axum::Json(json!({
         "id": id, "owner": owner, "dataCaches": ["arweave.net"], "fastFinalityIndexes": ["arweave.net"],
         "deadlineHeight": 1_000_000, "timestamp": 1_700_000_000_000u64, "version": "0.2.0", "winc": price.to_string(),
@@ -162,6 +169,10 @@ impl TestBundler {
 
     pub fn credit(&self, address: &str) -> u128 {
         self.state.credit.lock().unwrap().get(address).copied().unwrap_or(0)
+    }
+
+    pub fn hold_next(&self, uploads: u64) {
+        self.state.hold_next.store(uploads, Ordering::SeqCst);
     }
 
     pub fn set_down(&self, down: bool) {
