@@ -358,6 +358,8 @@ struct Activity {
     /// a client sending nothing but blank lines stays with hyper, whose header
     /// timeout then closes it (parking would restart that timeout at each wake).
     served: std::sync::atomic::AtomicBool,
+    /// Told when the park flag is lowered (see [`Activity::arm_park`]).
+    rearm: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -369,6 +371,7 @@ impl Activity {
             had_body: std::sync::atomic::AtomicBool::new(false),
             park: std::sync::atomic::AtomicBool::new(false),
             served: std::sync::atomic::AtomicBool::new(false),
+            rearm: tokio::sync::Notify::new(),
         })
     }
 
@@ -378,7 +381,14 @@ impl Activity {
 
     fn touch(&self) {
         self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.park.store(false, Ordering::Relaxed);
+        self.lower_park();
+    }
+
+    /// Lower the park flag; a waiting [`Activity::arm_park`] starts timing again.
+    fn lower_park(&self) {
+        if self.park.swap(false, Ordering::Relaxed) {
+            self.rearm.notify_one();
+        }
     }
 
     /// A read or write returned: progress (and the park flag down). A completed
@@ -389,7 +399,7 @@ impl Activity {
         if r.is_ready() {
             self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
             if self.park.load(Ordering::Relaxed) {
-                self.park.store(false, Ordering::Relaxed);
+                self.lower_park();
             }
         }
     }
@@ -400,19 +410,23 @@ impl Activity {
     }
 
     /// Resolves once the connection has moved no byte for `after` while the
-    /// park flag was down, having raised it. While the flag is up it waits
-    /// without resolving (resolving re-polls hyper, which must not happen on a
-    /// timer: see [`Activity::record`]).
+    /// park flag was down, having raised it. While the flag is up it sleeps on
+    /// [`Activity::rearm`] (no timer: any wake of the connection's task re-polls
+    /// hyper, which must not happen on a clock) until the next byte lowers it.
     async fn arm_park(self: Arc<Self>, after: Duration) {
         let limit = after.as_millis() as u64;
         loop {
+            if self.park.load(Ordering::Relaxed) {
+                // (a permit left by an earlier lowering only costs one more check)
+                self.rearm.notified().await;
+                continue;
+            }
             let idle = self.quiet_ms();
-            if !self.park.load(Ordering::Relaxed) && idle >= limit {
+            if idle >= limit {
                 self.park.store(true, Ordering::Relaxed);
                 return;
             }
-            let wait = if self.park.load(Ordering::Relaxed) { limit } else { limit - idle };
-            tokio::time::sleep(Duration::from_millis(wait.max(10))).await;
+            tokio::time::sleep(Duration::from_millis((limit - idle).max(10))).await;
         }
     }
 
