@@ -221,19 +221,7 @@ fn publish(
     dir: &Path,
     wrote_manifest: &mut bool,
 ) -> Result<bool, UploadError> {
-    let manifest = Manifest {
-        media_id: id.to_owned(),
-        original_name: new.original_name,
-        mime_type: new.mime_type,
-        file_size: size,
-        magnet_uri: String::new(),
-        info_hash: String::new(),
-        http_url: format!("{}{}", new.url_base, id),
-        created_at: crate::civil::iso_now(),
-        user_public_key: Some(new.owner),
-        access_level: Some(new.access.as_str().to_owned()),
-        extra: Default::default(),
-    };
+    let manifest = new.into_manifest(id, size);
     let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
     let mut mtmp = tempfile::Builder::new()
         .prefix(".manifest_")

@@ -85,6 +85,26 @@ pub struct NewMedia {
     pub url_base: String,
 }
 
+impl NewMedia {
+    /// The manifest of the finished upload `media_id` of `size` bytes (every
+    /// media backend writes this one).
+    pub fn into_manifest(self, media_id: &str, size: u64) -> Manifest {
+        Manifest {
+            media_id: media_id.to_owned(),
+            original_name: self.original_name,
+            mime_type: self.mime_type,
+            file_size: size,
+            magnet_uri: String::new(),
+            info_hash: String::new(),
+            http_url: format!("{}{}", self.url_base, media_id),
+            created_at: crate::civil::iso_now(),
+            user_public_key: Some(self.owner),
+            access_level: Some(self.access.as_str().to_owned()),
+            extra: Default::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

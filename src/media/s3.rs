@@ -351,19 +351,7 @@ impl UploadSink for S3Upload {
     async fn finish(self: Box<Self>, new: NewMedia) -> Result<Ingested, UploadError> {
         let mut this = *self;
         let id = this.complete().await?;
-        let manifest = Manifest {
-            media_id: id.clone(),
-            original_name: new.original_name,
-            mime_type: new.mime_type,
-            file_size: this.size,
-            magnet_uri: String::new(),
-            info_hash: String::new(),
-            http_url: format!("{}{}", new.url_base, id),
-            created_at: crate::civil::iso_now(),
-            user_public_key: Some(new.owner),
-            access_level: Some(new.access.as_str().to_owned()),
-            extra: Default::default(),
-        };
+        let manifest = new.into_manifest(&id, this.size);
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| UploadError::Io(std::io::Error::other(e)))?;
         let (row, created) = this.publish(&id, text).await?;
         let manifest = if created { Some(manifest) } else { serde_json::from_str(&row.manifest).ok() };
