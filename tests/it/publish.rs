@@ -515,14 +515,8 @@ async fn a_node_killed_mid_publish_loses_and_doubles_nothing() {
     ];
     let env = [("WALLET_FILE", wallet.to_str().unwrap()), ("JWT_SECRET", SECRET)];
     let http = reqwest::Client::new();
-    let health = async |node: &Oipd| -> Value { http.get(node.url("/api/health/indexer")).send().await.unwrap().json().await.unwrap() };
     let indexed_past = async |node: &Oipd, height: u64| {
-        let cycles = health(node).await["cycles"].as_u64().unwrap_or(0);
-        let ok = wait_for(async || {
-            let h = health(node).await;
-            h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
-        }, 60).await;
-        assert!(ok, "indexer did not reach {height}: {:#}", health(node).await);
+        indexed_to_at(&node.url("/api/health/indexer"), height).await;
     };
     let mine = async |node: &Oipd| {
         let tip = { let c = gw.chain.lock().unwrap(); c.txs.iter().map(|t| t.height).max().unwrap_or(c.tip).max(c.tip) };

@@ -114,13 +114,19 @@ pub async fn indexer_health(s: &TestServer) -> serde_json::Value {
 
 /// Wait until the indexer has finished a cycle at or past `height`; its health then.
 pub async fn indexed_to(s: &TestServer, height: u64) -> serde_json::Value {
-    let cycles = indexer_health(s).await["cycles"].as_u64().unwrap_or(0);
+    indexed_to_at(&s.url("/api/health/indexer"), height).await
+}
+
+/// [`indexed_to`] for any node (a child process too), by its `/api/health/indexer` URL.
+pub async fn indexed_to_at(health_url: &str, height: u64) -> serde_json::Value {
+    let health = async || -> serde_json::Value { reqwest::get(health_url).await.unwrap().json().await.unwrap() };
+    let cycles = health().await["cycles"].as_u64().unwrap_or(0);
     let ok = wait_for(async || {
-        let h = indexer_health(s).await;
+        let h = health().await;
         h["indexedHeight"].as_u64() >= Some(height) && h["cycles"].as_u64().unwrap_or(0) > cycles
     }, 60)
     .await;
-    let h = indexer_health(s).await;
+    let h = health().await;
     assert!(ok, "indexer did not reach {height}: {h:#}");
     h
 }
