@@ -316,6 +316,7 @@ impl AppState {
             }
         };
         if let Some(s3) = s3 {
+            bounds.register(s3.clone());
             // uploads a dead node left behind, aborted by whichever node gets here first
             tasks
                 .spawn("media_sweep", RestartPolicy::OnFailure { initial: Duration::from_secs(60), max: Duration::from_secs(3600) }, move |ctx| {

@@ -407,5 +407,6 @@ fn upload_error(e: UploadError) -> ApiError {
         UploadError::NoSpace => ApiError::InsufficientStorage,
         UploadError::Io(e) => ApiError::from(e),
         UploadError::Unavailable(_) => ApiError::Overloaded { what: "the media object store", retry_after: 5 },
+        UploadError::Busy(o) => ApiError::from(o),
     }
 }

@@ -34,6 +34,9 @@ pub enum UploadError {
     /// The object store failed or could not be reached; nothing was published.
     #[error("the media object store is unavailable: {0}")]
     Unavailable(String),
+    /// Every upload buffer of the backend is in use: try again shortly.
+    #[error(transparent)]
+    Busy(#[from] crate::limits::Overloaded),
 }
 
 impl From<io::Error> for UploadError {

@@ -20,7 +20,9 @@
 //! ranges are ranged GETs streamed chunk by chunk.
 //!
 //! Bounds: [`PART_BYTES`] buffered per upload (S3's smallest part; S3 allows
-//! [`MAX_PARTS`] parts, 50 GB, far above `--upload-max-bytes`); each ranged GET
+//! [`MAX_PARTS`] parts, 50 GB, far above `--upload-max-bytes`), at most
+//! [`UPLOADS`] uploads at once (`s3_upload_buffers` in `/api/health/memory`;
+//! past it 503 + `Retry-After`), so at most 80 MiB of part buffers; each ranged GET
 //! holds one slot of the outbound client (per-host bound) and one chunk in flight.
 
 use std::sync::Arc;
@@ -45,6 +47,9 @@ use crate::store::media::{MediaIndexStore, MediaRow};
 pub const PART_BYTES: usize = 5 * 1024 * 1024;
 /// S3's most parts per upload.
 pub const MAX_PARTS: u64 = 10_000;
+
+/// Uploads (each with its part buffer) at once.
+pub const UPLOADS: usize = 16;
 /// How long a presigned request stays valid.
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// Time allowed one control request (create, part, complete, abort, HEAD).
@@ -109,6 +114,14 @@ struct Inner {
 /// The object-store media backend.
 pub struct S3Media {
     inner: Arc<Inner>,
+    /// One per upload in progress: its part buffer.
+    uploads: crate::limits::Permits,
+}
+
+impl crate::limits::BoundSource for S3Media {
+    fn report(&self, out: &mut Vec<crate::limits::BoundReport>) {
+        self.uploads.report(out);
+    }
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> UploadError {
@@ -177,7 +190,8 @@ impl S3Media {
         let style = if cfg.path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
         let bucket = Bucket::new(endpoint, style, cfg.bucket.clone(), cfg.region.clone()).map_err(|e| format!("bucket {}: {e}", cfg.bucket))?;
         let inner = Inner { bucket, credentials: cfg.credentials.clone(), client, prefix: cfg.prefix.clone(), index };
-        Ok(S3Media { inner: Arc::new(inner) })
+        let uploads = crate::limits::Permits::new("s3_upload_buffers", "uploads", "const media::s3::UPLOADS (each buffers media::s3::PART_BYTES)", UPLOADS, 2);
+        Ok(S3Media { inner: Arc::new(inner), uploads })
     }
 
     /// One HEAD of the bucket: a missing bucket or refused credentials → one line saying which.
@@ -197,6 +211,7 @@ impl S3Media {
 
     /// Start a multipart upload of at most `max_bytes`, recorded in the store.
     async fn start(&self, max_bytes: u64) -> Result<S3Upload, UploadError> {
+        let permit = self.uploads.try_acquire()?;
         let inner = &self.inner;
         let mut name = [0u8; 16];
         getrandom::fill(&mut name).map_err(|e| UploadError::Io(std::io::Error::other(e.to_string())))?;
@@ -217,6 +232,7 @@ impl S3Media {
             buf: BytesMut::new(),
             etags: Vec::new(),
             open: true,
+            _permit: permit,
         };
         if let Err(e) = inner.index.media_upload_started(&upload.upload_id, &upload.key).await {
             return Err(unavailable("recording the upload", e)); // dropped: aborted
@@ -315,6 +331,8 @@ struct S3Upload {
     etags: Vec<String>,
     /// Still to be aborted if dropped.
     open: bool,
+    /// Its place among [`UPLOADS`].
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl S3Upload {

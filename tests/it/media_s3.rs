@@ -31,6 +31,10 @@ async fn media_on_s3_is_shared_by_nodes_ranged_conditional_and_leaves_nothing_be
     let id = sha256_hex(&data);
     assert_eq!(v["mediaId"], id.as_str());
     assert_eq!(v["size"], data.len());
+    // the part buffers are a listed bound, released with the upload
+    let mem: serde_json::Value = reqwest::get(a.url("/api/health/memory")).await.unwrap().json().await.unwrap();
+    let buffers = mem["bounds"].as_array().unwrap().iter().find(|b| b["name"] == "s3_upload_buffers").cloned().expect("s3_upload_buffers listed");
+    assert_eq!((buffers["capacity"].as_u64(), buffers["fill"].as_u64()), (Some(16), Some(0)), "{buffers}");
 
     // served by the other node at once
     let c = reqwest::Client::new();
